@@ -1,0 +1,276 @@
+"""The data of a consultation: participants, statements, judgments and the utility profile.
+
+Utilities live on one scale everywhere in pnyx: the 0–4 rating scale of the Generative Social
+Choice paper (0 not at all, 1 poorly, 2 somewhat, 3 mostly, 4 perfectly).
+
+* Ratings (0–4) are utilities as they are.
+* Polis votes map linearly onto that scale: agree (+1) → 4, pass (0) → 2, disagree (−1) → 0,
+  i.e. ``u = 2 · (vote + 1)``; :func:`to_data_scale` is the inverse (``vote = u / 2 − 1``).
+
+Approval-based rules read a utility as an approval when it reaches a threshold (default 3,
+"mostly"): for votes that is exactly "agree".
+
+The :class:`Profile` is plain numpy inside. Validation with messages naming file, line and field
+happens in the readers (:mod:`pnyx.io`); the core trusts a constructed profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+Scale = Literal["rating", "vote"]
+
+RATING_LABELS: dict[int, str] = {0: "not at all", 1: "poorly", 2: "somewhat", 3: "mostly", 4: "perfectly"}
+VOTE_LABELS: dict[int, str] = {-1: "disagree", 0: "pass", 1: "agree"}
+MAX_UTILITY = 4.0
+DEFAULT_APPROVAL_THRESHOLD = 3.0
+
+OBSERVED = "observed"
+
+
+class InputError(ValueError):
+    """Bad input, located: the file, the line (or row) and the field at fault."""
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None, field: str | None = None):
+        self.path, self.line, self.field, self.reason = path, line, field, message
+        where = []
+        if path is not None:
+            where.append(str(path))
+        if line is not None:
+            where.append(f"line {line}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+@dataclass(frozen=True)
+class Participant:
+    id: str
+    answers: dict[str, str] = field(default_factory=dict)
+    """Free-text answers keyed by question id (empty answers are left out and counted by the reader)."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """E.g. ``{"group": "1"}`` (Polis group-id), demographics; ``group`` is used by per-group audits."""
+
+    @property
+    def group(self) -> str | None:
+        g = self.metadata.get("group")
+        return None if g is None else str(g)
+
+    def text(self) -> str:
+        """All of the participant's answers as one text."""
+        return "\n".join(a for a in self.answers.values() if a)
+
+
+@dataclass(frozen=True)
+class Statement:
+    id: str
+    text: str
+    author: str | None = None
+    source: str = "data"
+    """Where the statement came from: ``data`` (in the input) or the generator that wrote it."""
+
+    @property
+    def cost(self) -> int:
+        """Cost in the budgeted model (arXiv 2505.22939): the statement's length in words."""
+        return len(self.text.split())
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """One observed judgment, in the data's own scale (a 0–4 rating or a −1/0/1 vote)."""
+
+    participant: str
+    statement: str
+    value: float
+    explanation: str | None = None
+
+
+def to_utility(values: np.ndarray | float, scale: Scale) -> np.ndarray:
+    """Map values in the data's own scale to utilities on the 0–4 scale (NaN stays NaN)."""
+    v = np.asarray(values, dtype=float)
+    return v.copy() if scale == "rating" else 2.0 * (v + 1.0)
+
+
+def to_data_scale(utilities: np.ndarray | float, scale: Scale) -> np.ndarray:
+    """Inverse of :func:`to_utility`."""
+    u = np.asarray(utilities, dtype=float)
+    return u.copy() if scale == "rating" else u / 2.0 - 1.0
+
+
+@dataclass
+class Profile:
+    """n participants × m statements: utilities (0–4), what was observed, and where each entry came from.
+
+    ``utilities[i, j]`` is NaN where nothing is known yet. ``provenance[i, j]`` indexes
+    ``provenance_labels`` (``"observed"`` or the backend and model that predicted the entry), −1 where
+    the entry is unknown. ``uncertainty`` (optional) is a standard deviation on the utility scale.
+    """
+
+    participants: list[Participant]
+    statements: list[Statement]
+    scale: Scale
+    utilities: np.ndarray
+    observed: np.ndarray
+    provenance: np.ndarray
+    provenance_labels: list[str] = field(default_factory=lambda: [OBSERVED])
+    uncertainty: np.ndarray | None = None
+    explanations: dict[tuple[int, int], str] = field(default_factory=dict)
+    """Free-text explanation of an observed judgment, keyed by (participant index, statement index)."""
+    excluded: dict[str, int] = field(default_factory=dict)
+    """What the reader left out, reason → count (nothing is dropped silently)."""
+    source: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    """Reader-specific facts (e.g. Polis topic, raw vote count)."""
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_judgments(
+        cls,
+        participants: Sequence[Participant],
+        statements: Sequence[Statement],
+        judgments: Sequence[Judgment],
+        scale: Scale,
+        **kwargs: Any,
+    ) -> "Profile":
+        """Build a profile; ids must already be validated (unique, known) by the reader."""
+        pidx = {p.id: i for i, p in enumerate(participants)}
+        sidx = {s.id: j for j, s in enumerate(statements)}
+        n, m = len(participants), len(statements)
+        values = np.full((n, m), np.nan)
+        explanations: dict[tuple[int, int], str] = {}
+        for jd in judgments:
+            i, j = pidx[jd.participant], sidx[jd.statement]
+            values[i, j] = jd.value
+            if jd.explanation:
+                explanations[(i, j)] = jd.explanation
+        observed = ~np.isnan(values)
+        return cls(
+            participants=list(participants),
+            statements=list(statements),
+            scale=scale,
+            utilities=to_utility(values, scale),
+            observed=observed,
+            provenance=np.where(observed, 0, -1).astype(np.int16),
+            explanations=explanations,
+            **kwargs,
+        )
+
+    # -- views --------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return len(self.participants)
+
+    @property
+    def m(self) -> int:
+        return len(self.statements)
+
+    @property
+    def participant_ids(self) -> list[str]:
+        return [p.id for p in self.participants]
+
+    @property
+    def statement_ids(self) -> list[str]:
+        return [s.id for s in self.statements]
+
+    def participant_index(self, pid: str) -> int:
+        return self.participant_ids.index(pid)
+
+    def statement_index(self, sid: str) -> int:
+        return self.statement_ids.index(sid)
+
+    def observed_values(self) -> np.ndarray:
+        """Observed judgments in the data's own scale, NaN elsewhere."""
+        return np.where(self.observed, to_data_scale(self.utilities, self.scale), np.nan)
+
+    def groups(self) -> list[str | None]:
+        return [p.group for p in self.participants]
+
+    def provenance_of(self, i: int, j: int) -> str | None:
+        k = int(self.provenance[i, j])
+        return None if k < 0 else self.provenance_labels[k]
+
+    # -- derived profiles (never mutate in place) ------------------------------------------------
+    def hide(self, mask: np.ndarray) -> "Profile":
+        """A copy with the entries under ``mask`` made unknown (for held-out evaluation)."""
+        mask = np.asarray(mask, dtype=bool)
+        utilities = self.utilities.copy()
+        utilities[mask] = np.nan
+        provenance = self.provenance.copy()
+        provenance[mask] = -1
+        return replace(
+            self,
+            utilities=utilities,
+            observed=self.observed & ~mask,
+            provenance=provenance,
+            uncertainty=None if self.uncertainty is None else np.where(mask, np.nan, self.uncertainty),
+            explanations={k: v for k, v in self.explanations.items() if not mask[k]},
+        )
+
+    def with_predictions(
+        self,
+        predicted: np.ndarray,
+        label: str,
+        *,
+        uncertainty: np.ndarray | None = None,
+        overwrite_observed: bool = False,
+    ) -> "Profile":
+        """A copy whose unknown (or, if asked, all non-observed) entries take ``predicted`` where it is finite."""
+        predicted = np.asarray(predicted, dtype=float)
+        labels = list(self.provenance_labels)
+        if label not in labels:
+            labels.append(label)
+        code = labels.index(label)
+        take = np.isfinite(predicted) & ~self.observed
+        if not overwrite_observed:
+            take &= np.isnan(self.utilities)
+        utilities = np.where(take, np.clip(predicted, 0.0, MAX_UTILITY), self.utilities)
+        provenance = np.where(take, code, self.provenance).astype(np.int16)
+        unc = self.uncertainty
+        if uncertainty is not None:
+            base = np.full(self.utilities.shape, np.nan) if unc is None else unc
+            unc = np.where(take, uncertainty, base)
+        return replace(self, utilities=utilities, provenance=provenance, provenance_labels=labels, uncertainty=unc)
+
+    def add_statements(self, statements: Sequence[Statement]) -> "Profile":
+        """A copy with new (unjudged) statement columns appended."""
+        k = len(statements)
+        pad = lambda a, v: np.concatenate([a, np.full((self.n, k), v, dtype=a.dtype)], axis=1)  # noqa: E731
+        return replace(
+            self,
+            statements=self.statements + list(statements),
+            utilities=pad(self.utilities, np.nan),
+            observed=pad(self.observed, False),
+            provenance=pad(self.provenance, -1),
+            uncertainty=None if self.uncertainty is None else pad(self.uncertainty, np.nan),
+        )
+
+    def subset(self, participants: Sequence[int] | None = None, statements: Sequence[int] | None = None) -> "Profile":
+        """A copy restricted to the given participant and statement indices (in that order)."""
+        rows = np.arange(self.n) if participants is None else np.asarray(participants, dtype=int)
+        cols = np.arange(self.m) if statements is None else np.asarray(statements, dtype=int)
+        rpos = {int(i): a for a, i in enumerate(rows)}
+        cpos = {int(j): b for b, j in enumerate(cols)}
+        sub = np.ix_(rows, cols)
+        return replace(
+            self,
+            participants=[self.participants[i] for i in rows],
+            statements=[self.statements[j] for j in cols],
+            utilities=self.utilities[sub],
+            observed=self.observed[sub],
+            provenance=self.provenance[sub],
+            uncertainty=None if self.uncertainty is None else self.uncertainty[sub],
+            explanations={(rpos[i], cpos[j]): t for (i, j), t in self.explanations.items() if i in rpos and j in cpos},
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for ``pnyx validate``."""
+        return {
+            "participants": self.n,
+            "statements": self.m,
+            "observed": int(self.observed.sum()),
+            "scale": self.scale,
+            "excluded": dict(self.excluded),
+        }
