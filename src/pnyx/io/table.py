@@ -1,0 +1,147 @@
+"""Generic CSV (UTF-8, first row = column names): a single file, or a folder of up to three files.
+
+* opinions — ``participant_id,text[,question]``: one free-text answer per row. With a ``question``
+  column answers are keyed by it (one per participant and question); without, they are numbered
+  ``1, 2, …`` per participant. Blank texts are left out and counted as ``empty answers``.
+* judgments — ``participant_id,statement_id,rating`` (a number from 0 to 4) or
+  ``participant_id,statement_id,vote`` (−1, 0, 1), one per participant and statement; optional
+  columns ``statement`` (the statement's text) and ``explanation``.
+* statements — ``statement_id,text[,author]``.
+
+A single file is told apart by its header (``statement_id`` → judgments, ``text`` → opinions). A
+folder holds ``opinions.csv`` and/or ``judgments.csv``, and optionally ``statements.csv``; then
+opinions.csv lists the participants and statements.csv the statements, and judgments naming anyone
+or anything else are errors. Otherwise participants and statements come in order of first
+appearance, and a statement whose text is given nowhere takes its id as text (counted in
+``info["statements_without_text"]``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+from pnyx.data import InputError, Judgment, Participant, Profile, Scale, Statement
+from pnyx.io._common import csv_rows, parse_judgment, require
+
+OPINIONS, JUDGMENTS, STATEMENTS = "opinions.csv", "judgments.csv", "statements.csv"
+Rows = Iterator[tuple[int, dict[str, str]]]
+
+
+def read_csv(path: str | Path) -> Profile:
+    """Read an opinions or judgments CSV file, or a folder of them (see the module docstring)."""
+    path = Path(path)
+    answers: dict[str, dict[str, str]] | None = None
+    statements: dict[str, Statement] | None = None
+    empty = 0
+    if path.is_dir():
+        files = [path / name for name in (OPINIONS, JUDGMENTS, STATEMENTS)]
+        if not files[0].is_file() and not files[1].is_file():
+            raise InputError(f"folder has neither {OPINIONS} nor {JUDGMENTS}", path=str(path))
+        if files[0].is_file():
+            answers, empty = _opinions(files[0], *csv_rows(files[0], ["participant_id", "text"]))
+        if files[2].is_file():
+            statements = _statements(files[2], csv_rows(files[2], ["statement_id", "text"])[1])
+        judgments_file = files[1] if files[1].is_file() else None
+    else:
+        columns, rows = csv_rows(path, ["participant_id"])
+        if "statement_id" in columns:
+            judgments_file = path
+        elif "text" in columns:
+            answers, empty = _opinions(path, columns, rows)
+            judgments_file = None
+        else:
+            raise InputError("missing columns: an opinions file has participant_id,text[,question]; a judgments file has "
+                             "participant_id,statement_id,rating (or vote)", path=str(path), line=1)
+
+    scale: Scale = "rating"
+    judgments: list[Judgment] = []
+    texts: dict[str, str] = {}
+    if judgments_file is not None:
+        scale, judgments, texts = _judgments(judgments_file, answers, statements)
+    participant_ids = dict.fromkeys([*(answers or {}), *(j.participant for j in judgments)])
+    info: dict[str, Any] = {"format": "csv", "statements_without_text": 0}
+    if statements is None:
+        order = dict.fromkeys(j.statement for j in judgments)
+        statements = {sid: Statement(sid, texts.get(sid, sid)) for sid in order}
+        info["statements_without_text"] = len(order.keys() - texts.keys())
+    return Profile.from_judgments(
+        [Participant(pid, (answers or {}).get(pid, {})) for pid in participant_ids], list(statements.values()), judgments,
+        scale, excluded={"empty answers": empty} if empty else {}, source=str(path), info=info,
+    )
+
+
+def _opinions(path: Path, columns: list[str], rows: Rows) -> tuple[dict[str, dict[str, str]], int]:
+    answers: dict[str, dict[str, str]] = {}
+    first_line: dict[tuple[str, str], int] = {}
+    rows_of: dict[str, int] = {}
+    empty = 0
+    for line, row in rows:
+        pid = require(row["participant_id"], path=path, line=line, field="participant_id")
+        mine = answers.setdefault(pid, {})
+        rows_of[pid] = rows_of.get(pid, 0) + 1
+        question = (require(row["question"], path=path, line=line, field="question") if "question" in columns
+                    else str(rows_of[pid]))
+        if (pid, question) in first_line:
+            raise InputError(f"participant {pid!r} answers question {question!r} twice (first on line {first_line[pid, question]})",
+                             path=str(path), line=line, field="question")
+        first_line[pid, question] = line
+        if row["text"].strip():
+            mine[question] = row["text"]
+        else:
+            empty += 1
+    if not answers:
+        raise InputError("no rows", path=str(path))
+    return answers, empty
+
+
+def _statements(path: Path, rows: Rows) -> dict[str, Statement]:
+    statements: dict[str, Statement] = {}
+    first_line: dict[str, int] = {}
+    for line, row in rows:
+        sid = require(row["statement_id"], path=path, line=line, field="statement_id")
+        if sid in statements:
+            raise InputError(f"duplicate statement id {sid!r} (first on line {first_line[sid]})", path=str(path), line=line,
+                             field="statement_id")
+        first_line[sid] = line
+        text = require(row["text"], path=path, line=line, field="text")
+        statements[sid] = Statement(sid, text, row.get("author", "").strip() or None)
+    if not statements:
+        raise InputError("no rows", path=str(path))
+    return statements
+
+
+def _judgments(
+    path: Path, participants: dict[str, Any] | None, statements: dict[str, Statement] | None
+) -> tuple[Scale, list[Judgment], dict[str, str]]:
+    columns, rows = csv_rows(path, ["participant_id", "statement_id"])
+    kinds = [c for c in ("rating", "vote") if c in columns]
+    if len(kinds) != 1:
+        raise InputError("a judgments file needs exactly one of the columns 'rating' (0–4) or 'vote' (-1/0/1)",
+                         path=str(path), line=1, field="rating")
+    scale: Scale = "rating" if kinds[0] == "rating" else "vote"
+    texts: dict[str, tuple[str, str]] = {sid: (s.text, STATEMENTS) for sid, s in (statements or {}).items()}
+    first_line: dict[tuple[str, str], int] = {}
+    judgments: list[Judgment] = []
+    for line, row in rows:
+        pid = require(row["participant_id"], path=path, line=line, field="participant_id")
+        sid = require(row["statement_id"], path=path, line=line, field="statement_id")
+        if participants is not None and pid not in participants:
+            raise InputError(f"unknown participant id {pid!r} (not in {OPINIONS})", path=str(path), line=line, field="participant_id")
+        if statements is not None and sid not in statements:
+            raise InputError(f"unknown statement id {sid!r} (not in {STATEMENTS})", path=str(path), line=line, field="statement_id")
+        if (pid, sid) in first_line:
+            raise InputError(f"participant {pid!r} judges statement {sid!r} twice (first on line {first_line[pid, sid]})",
+                             path=str(path), line=line, field="statement_id")
+        first_line[pid, sid] = line
+        value = parse_judgment(row[kinds[0]], scale, path=path, line=line, field=kinds[0])
+        text = row.get("statement", "").strip()
+        if text:
+            expected, source = texts.setdefault(sid, (text, f"line {line}"))
+            if text != expected:
+                raise InputError(f"text of statement {sid!r} differs from the one in {source}", path=str(path), line=line,
+                                 field="statement")
+        judgments.append(Judgment(pid, sid, value, row.get("explanation", "").strip() or None))
+    if not judgments:
+        raise InputError("no rows", path=str(path))
+    return scale, judgments, {sid: text for sid, (text, _) in texts.items()}
