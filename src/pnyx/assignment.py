@@ -1,0 +1,244 @@
+"""The balanced assignment of participants to a slate (the matching of Generative Social Choice).
+
+Fish et al. (arXiv 2309.01291, §2) evaluate a slate of k statements by a *balanced matching*: every
+participant is matched to one slate position, each position gets ⌊n/k⌋ or ⌈n/k⌉ participants, and
+the sum of the matched utilities is as large as possible (Monroe's assignment, Monroe 1995).
+
+It is a transportation problem with k sinks. :func:`balanced` solves it exactly — all n
+participants, no subsampling to a multiple of k — by successive shortest paths (Busacker–Gowen) on
+the k-node *exchange graph*: the arc j → l costs the least utility lost by moving one participant
+now at position j to position l, so a residual path between positions in the bipartite network
+collapses to a path here. Positions with more than ⌊n/k⌋ participants send one along a shortest
+path to a position with fewer, or use one of the n mod k extra seats; an extra seat can be handed
+over (arcs through the node ``X``). Every augmentation along a shortest path keeps the flow of
+minimum cost for its imbalances, so the result is optimal once no position is over-full.
+
+To keep the number of augmentations small the start is the assignment of every participant to
+its best position at *prices* p (argmax_j u_ij − p_j), with p the optimal dual prices of the same
+problem on a random quarter of the participants (solved the same way, recursively). Any start of
+that form is a minimum-cost flow for its own group sizes, so the prices only change the speed.
+The returned ``prices`` are the dual certificate: every participant is at a position maximising
+u_ij − p_j.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from pnyx.data import InputError
+
+_WARM_START_MIN = 4_000
+"""Below this many participants the search starts from prices 0 instead of a subsample's prices."""
+_TOL = 1e-12
+"""Relative tolerance (times the largest |utility|) below which a path is not counted as shorter."""
+
+
+@dataclass
+class BalancedAssignment:
+    """An optimal balanced assignment of n participants to the k positions of a slate."""
+
+    assignment: np.ndarray
+    """Slate position (0..k−1) of each participant."""
+    total: float
+    """Sum of the assigned utilities (the objective)."""
+    assigned_utilities: np.ndarray
+    """Each participant's utility for the statement at their position."""
+    sizes: np.ndarray
+    """Participants per slate position, each ⌊n/k⌋ or ⌈n/k⌉."""
+    status: str = "optimal"
+    prices: np.ndarray | None = None
+    """Dual prices p per position: each participant's position maximises u_ij − p_j (the certificate)."""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def distribution(self, values: Sequence[float] | None = None) -> dict[float, int]:
+        """How many participants got each assigned utility (all values that occur, or the given ones)."""
+        vals, counts = np.unique(self.assigned_utilities, return_counts=True)
+        found = {float(v): int(c) for v, c in zip(vals, counts)}
+        if values is None:
+            return found
+        return {float(v): found.get(float(v), 0) for v in values}
+
+
+def balanced(U: np.ndarray, slate: Sequence[int]) -> BalancedAssignment:
+    """The utility-maximising balanced assignment of all rows of ``U`` to the positions of ``slate``.
+
+    ``U`` is n × m (participants × candidate statements, finite), ``slate`` lists k column indices;
+    position t holds statement ``slate[t]``. A statement listed twice gives two positions (two
+    groups) with the same statement. With k > n every participant gets a position of their own and
+    k − n positions stay empty (sizes 0 = ⌊n/k⌋).
+    """
+    U = np.asarray(U, dtype=float)
+    cols = np.asarray(slate, dtype=int).reshape(-1)
+    if U.ndim != 2:
+        raise InputError(f"U must be a 2-D participants × statements matrix, got shape {U.shape}", field="U")
+    if cols.size == 0:
+        raise InputError("the slate is empty", field="slate")
+    if ((cols < 0) | (cols >= U.shape[1])).any():
+        raise InputError(f"slate columns must lie in 0..{U.shape[1] - 1}, got {cols.tolist()}", field="slate")
+    V = U[:, cols]
+    if not np.isfinite(V).all():
+        i, t = np.argwhere(~np.isfinite(V))[0]
+        raise InputError(f"utility of participant {i} for slate statement {cols[t]} is {V[i, t]}, not a finite "
+                         "number (fill in predictions first)", field="U")
+    n, k = V.shape
+    q, rem = divmod(n, k)
+    rng = np.random.default_rng(0)
+    a, prices, steps = _solve(V, q, rem, rng)
+    assigned = V[np.arange(n), a]
+    return BalancedAssignment(
+        assignment=a,
+        total=float(assigned.sum()),
+        assigned_utilities=assigned,
+        sizes=np.bincount(a, minlength=k),
+        status="optimal",
+        prices=prices,
+        info={"augmentations": steps, "method": "successive shortest paths on the exchange graph"},
+    )
+
+
+def _solve(V: np.ndarray, q: int, rem: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Assignment, dual prices, and augmentations per level (subsample levels first)."""
+    n, k = V.shape
+    steps: list[int] = []
+    p = np.zeros(k)
+    if n >= _WARM_START_MIN:
+        sub = np.sort(rng.choice(n, n // 4, replace=False))
+        _, p, steps = _solve(V[sub], *divmod(sub.size, k), rng)
+    a = np.argmax(V - p, axis=1)
+    a, count = _augment(V, a, q, rem)
+    return a, _prices(V, a), steps + [count]
+
+
+class _ExchangeGraph:
+    """Arc costs W[j, l] = min over participants i now at j of u_ij − u_il, kept up to date as people move.
+
+    The loss of moving i from j to l depends on i, j and l only, so each position keeps its starting
+    members sorted by loss per target column (a pointer skips those who left) plus a short list of
+    those who arrived later.
+    """
+
+    def __init__(self, V: np.ndarray, a: np.ndarray):
+        self.V, self.a = V, a
+        k = V.shape[1]
+        self.order: list[np.ndarray] = []
+        self.losses: list[np.ndarray] = []
+        for j in range(k):
+            idx = np.flatnonzero(a == j)
+            L = V[idx, j][:, None] - V[idx]
+            o = np.argsort(L, axis=0, kind="stable")
+            self.order.append(idx[o])
+            self.losses.append(np.take_along_axis(L, o, axis=0))
+        self.ptr = np.zeros((k, k), dtype=int)
+        self.arrived: list[np.ndarray] = [np.empty(0, dtype=int) for _ in range(k)]
+        self.W = np.full((k, k), np.inf)
+        for j in range(k):
+            self.update(j)
+
+    def update(self, j: int) -> None:
+        a, k = self.a, self.V.shape[1]
+        self.arrived[j] = came = self.arrived[j][a[self.arrived[j]] == j]
+        row = (self.V[came, j][:, None] - self.V[came]).min(axis=0) if came.size else np.full(k, np.inf)
+        order, losses = self.order[j], self.losses[j]
+        for l in range(k):
+            p = self.ptr[j, l]
+            while p < len(order) and a[order[p, l]] != j:
+                p += 1
+            self.ptr[j, l] = p
+            if p < len(order):
+                row[l] = min(row[l], losses[p, l])
+        row[j] = np.inf
+        self.W[j] = row
+
+    def cheapest(self, j: int, l: int) -> np.ndarray:
+        """Participants at j whose move to l costs exactly W[j, l] (lowest indices first)."""
+        w, p, col = self.W[j, l], self.ptr[j, l], self.losses[j][:, l]
+        run = self.order[j][p:np.searchsorted(col, w, side="right"), l]
+        came = self.arrived[j]
+        came = came[self.V[came, j] - self.V[came, l] == w]
+        found = np.concatenate([run, came])  # someone who left and came back can be in both
+        return np.unique(found[self.a[found] == j])
+
+    def move(self, who: np.ndarray, l: int) -> None:
+        self.a[who] = l
+        self.arrived[l] = np.concatenate([self.arrived[l], who])
+
+
+def _augment(V: np.ndarray, a: np.ndarray, q: int, rem: int) -> tuple[np.ndarray, int]:
+    """Successive shortest paths from an assignment that is optimal for its own group sizes."""
+    n, k = V.shape
+    X = k  # node of the n mod k extra seats
+    extra = np.zeros(k, dtype=bool)  # position j holds one of the extra seats
+    graph = _ExchangeGraph(V, a)
+    tol = _TOL * max(1.0, float(np.abs(V).max(initial=0.0)))
+    counts = np.bincount(a, minlength=k)
+    augmentations = 0
+    while True:
+        excess = counts - q - extra
+        if not (excess > 0).any():
+            break
+        C = np.full((k + 1, k + 1), np.inf)
+        C[:k, :k] = graph.W
+        C[:k, X] = np.where(extra, np.inf, 0.0)
+        C[X, :k] = np.where(extra, 0.0, np.inf)
+        dist = np.append(np.where(excess > 0, 0.0, np.inf), np.inf)
+        pred = np.full(k + 1, -1)
+        for _ in range(k + 2):  # Bellman–Ford: arc costs may be negative, cycles are not
+            via = dist[:, None] + C
+            best = via.argmin(axis=0)
+            new = via[best, np.arange(k + 1)]
+            better = new < dist - tol
+            if not better.any():
+                break
+            dist[better], pred[better] = new[better], best[better]
+        else:
+            raise RuntimeError("negative cycle in the exchange graph (numerical trouble)")
+        free_extra = rem - int(extra.sum())
+        sinks = np.append(np.where(excess < 0, dist[:k], np.inf), dist[X] if free_extra > 0 else np.inf)
+        t = int(sinks.argmin())
+        if not np.isfinite(sinks[t]):
+            raise RuntimeError("no augmenting path although a position is over-full")
+        path = [t]
+        while pred[path[-1]] >= 0:
+            path.append(int(pred[path[-1]]))
+        path.reverse()
+        amount = min(excess[path[0]], free_extra if t == X else -excess[t])
+        movers = {}
+        for u, v in zip(path, path[1:]):
+            if X in (u, v):
+                amount = min(amount, 1)
+            else:
+                movers[u, v] = graph.cheapest(u, v)
+                amount = min(amount, movers[u, v].size)
+        for u, v in zip(path, path[1:]):
+            if v == X:
+                extra[u] = True
+            elif u == X:
+                extra[v] = False
+            else:
+                graph.move(movers[u, v][:amount], v)
+                counts[u] -= amount
+                counts[v] += amount
+        for j in {j for arc in movers for j in arc}:
+            graph.update(j)
+        augmentations += 1
+    return a, augmentations
+
+
+def _prices(V: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """Prices p with every participant at an argmax of u_ij − p_j: minus the exchange graph's shortest distances."""
+    k = V.shape[1]
+    W = np.zeros((k, k))
+    for j in range(k):
+        group = V[a == j]
+        W[j] = (group[:, j][:, None] - group).min(axis=0) if len(group) else np.inf
+    np.fill_diagonal(W, 0.0)
+    dist = np.zeros(k)
+    for _ in range(k):
+        new = np.minimum(dist, (dist[:, None] + W).min(axis=0))
+        if (new == dist).all():
+            break
+        dist = new
+    return -dist

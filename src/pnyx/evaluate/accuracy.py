@@ -1,0 +1,185 @@
+"""How right are predicted utilities? Held-out protocols over a profile's own observed judgments.
+
+* ``statement-held-out`` (:func:`statement_held_out`): each statement's judgments are hidden in turn
+  from everyone; the backend predicts them from participants' texts and their judgments of *other*
+  statements only — the situation of a newly generated statement (Fish et al., arXiv 2309.01291,
+  §5.1 validate the discriminative query this way). Scored by MAE, RMSE, exact and within-1 after
+  rounding to the data's scale, and Spearman's ρ, against two baselines: the participant's mean of
+  their other judgments, and the global mean of the visible judgments.
+* ``vote-held-out`` (:func:`vote_held_out`): for agree/disagree/pass votes, a seeded share of the
+  agree and disagree votes is hidden (passes stay visible as training signal); scored by the accuracy
+  of the predicted sign (utility above or below the midpoint 2, i.e. a vote above 0) and by ROC AUC,
+  against the per-comment, per-participant and global majority votes.
+
+Pure: no files, no printing. Predictions are reported in the data's own scale and ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+
+from pnyx.data import MAX_UTILITY, Profile, to_data_scale
+from pnyx.queries.base import DiscriminativeBackend
+from pnyx.queries.cf import holdout_mask
+from pnyx.queries.hybrid import participant_means
+
+Progress = Callable[[int, int], None]
+"""Called as ``progress(done, total)`` after each held-out fold."""
+
+MIDPOINT = MAX_UTILITY / 2
+"""Utility of a pass; a predicted utility above it predicts "agree"."""
+
+
+@dataclass
+class AccuracyReport:
+    """Scores of a backend's held-out predictions, and of the baselines on the same entries."""
+
+    protocol: str
+    backend: str
+    """Provenance label of the predictions, e.g. ``cf:biased-mf`` or ``hybrid:cf+text``."""
+    metrics: dict[str, float]
+    baselines: dict[str, dict[str, float]]
+    predictions: list[dict[str, Any]]
+    """``{"participant", "statement", "predicted"}`` per held-out entry, in the data's ids and scale."""
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def rating_metrics(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """MAE, RMSE, share exact and within 1 after rounding the prediction, Spearman's ρ, n (same scale in and out)."""
+    true, predicted = np.asarray(true, float), np.asarray(predicted, float)
+    err = predicted - true
+    rounded = np.abs(np.round(predicted) - true)
+    rho = spearmanr(true, predicted).statistic if np.ptp(predicted) > 0 and np.ptp(true) > 0 else np.nan
+    return {
+        "n": int(len(true)),
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "exact": float(np.mean(rounded == 0)),
+        "within_1": float(np.mean(rounded <= 1)),
+        "spearman": float(rho),
+    }
+
+
+def vote_metrics(agree: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    """Accuracy of ``score > 2`` (utility scale) as a predictor of agree, ROC AUC of ``score``, n."""
+    agree, score = np.asarray(agree, bool), np.asarray(score, float)
+    both = 0 < agree.sum() < len(agree)
+    return {
+        "n": int(len(agree)),
+        "accuracy": float(np.mean((score > MIDPOINT) == agree)),
+        "auc": float(roc_auc_score(agree, score)) if both else float("nan"),
+    }
+
+
+def _predictions(profile: Profile, rows: np.ndarray, cols: np.ndarray, utilities: np.ndarray) -> list[dict[str, Any]]:
+    values = to_data_scale(utilities, profile.scale)
+    pids, sids = profile.participant_ids, profile.statement_ids
+    return [{"participant": pids[i], "statement": sids[j], "predicted": float(v)} for i, j, v in zip(rows, cols, values)]
+
+
+def statement_held_out(profile: Profile, backend: DiscriminativeBackend, *, progress: Progress | None = None) -> AccuracyReport:
+    """Hide each statement's judgments in turn and predict them (see the module docstring)."""
+    columns = np.flatnonzero(profile.observed.any(axis=0))
+    rows_all, cols_all, pred_all, part_mean, glob_mean = [], [], [], [], []
+    label = ""
+    for done, j in enumerate(columns, 1):
+        hide = np.zeros_like(profile.observed)
+        hide[:, j] = profile.observed[:, j]
+        visible = profile.hide(hide)
+        rows = np.flatnonzero(hide[:, j])
+        prediction = backend.predict(visible, rows, [j])
+        label = prediction.label
+        rows_all.append(rows)
+        cols_all.append(np.full(len(rows), j))
+        pred_all.append(prediction.utilities[:, 0])
+        part_mean.append(participant_means(visible)[rows])
+        glob_mean.append(np.full(len(rows), visible.utilities[visible.observed].mean()))
+        if progress:
+            progress(done, len(columns))
+    rows, cols = np.concatenate(rows_all), np.concatenate(cols_all)
+    to_scale = lambda u: to_data_scale(np.concatenate(u), profile.scale)  # noqa: E731
+    true = to_data_scale(profile.utilities[rows, cols], profile.scale)
+    predicted = np.concatenate(pred_all)
+    return AccuracyReport(
+        protocol="statement-held-out",
+        backend=label,
+        metrics=rating_metrics(true, to_data_scale(predicted, profile.scale)),
+        baselines={
+            "participant mean": rating_metrics(true, to_scale(part_mean)),
+            "global mean": rating_metrics(true, to_scale(glob_mean)),
+        },
+        predictions=_predictions(profile, rows, cols, predicted),
+        info={"statements": len(columns)},
+    )
+
+
+def vote_held_out(
+    profile: Profile, backend: DiscriminativeBackend, frac: float = 0.1, seed: int = 0, *, progress: Progress | None = None
+) -> AccuracyReport:
+    """Hide a seeded ``frac`` of the agree/disagree votes, predict them, score the sign (see the module docstring)."""
+    if profile.scale != "vote":
+        raise ValueError(f"vote-held-out needs agree/disagree votes; this profile holds {profile.scale}s")
+    signed = profile.observed & (profile.utilities != MIDPOINT)
+    hide = holdout_mask(signed, frac, seed)
+    visible = profile.hide(hide)
+    rows, cols = np.nonzero(hide)
+    urows, ucols, at = _grid(rows, cols)
+    prediction = backend.predict(visible, urows, ucols)
+    predicted = prediction.utilities[at]
+    if progress:
+        progress(1, 1)
+    agree = profile.utilities[rows, cols] > MIDPOINT
+    return AccuracyReport(
+        protocol="vote-held-out",
+        backend=prediction.label,
+        metrics=vote_metrics(agree, predicted),
+        baselines={name: vote_metrics(agree, rate[rows, cols]) for name, rate in _majorities(visible).items()},
+        predictions=_predictions(profile, rows, cols, predicted),
+        info={"frac": frac, "seed": seed, "hidden": int(hide.sum()), "signed_votes": int(signed.sum())},
+    )
+
+
+def _grid(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """The distinct rows and columns to ask a backend for, and where each (row, col) pair sits in its answer."""
+    urows, ri = np.unique(rows, return_inverse=True)
+    ucols, ci = np.unique(cols, return_inverse=True)
+    return urows, ucols, (ri, ci)
+
+
+def _majorities(profile: Profile) -> dict[str, np.ndarray]:
+    """Agree rates among visible agree/disagree votes per comment, per participant and overall, as utilities.
+
+    A rate r becomes the score 4r + ε: above the midpoint 2 exactly when at least half agree (a tie predicts
+    agree), and its order gives the AUC.
+    """
+    agree = (profile.observed & (profile.utilities > MIDPOINT)).astype(float)
+    signed = (profile.observed & (profile.utilities != MIDPOINT)).astype(float)
+
+    def rate(axis: int | None) -> np.ndarray:
+        a, s = agree.sum(axis=axis, keepdims=True), signed.sum(axis=axis, keepdims=True)
+        glob = agree.sum() / max(signed.sum(), 1.0)
+        r = np.where(s > 0, a / np.maximum(s, 1.0), glob)
+        return np.broadcast_to(MAX_UTILITY * r + 1e-9, agree.shape)
+
+    return {"comment majority": rate(0), "participant majority": rate(1), "global majority": rate(None)}
+
+
+def predict_pairs(profile: Profile, backend: DiscriminativeBackend, pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Predictions for (participant index, statement index) pairs, in the data's ids and scale, with provenance."""
+    pairs = np.asarray(pairs, dtype=int).reshape(-1, 2)
+    rows, cols = pairs[:, 0], pairs[:, 1]
+    urows, ucols, at = _grid(rows, cols)
+    prediction = backend.predict(profile, urows, ucols)
+    out = _predictions(profile, rows, cols, prediction.utilities[at])
+    slope = float(to_data_scale(1.0, profile.scale) - to_data_scale(0.0, profile.scale))
+    sd = np.full(len(rows), np.nan) if prediction.uncertainty is None else slope * prediction.uncertainty[at]
+    for rec, s in zip(out, sd):
+        rec["backend"] = prediction.label
+        if np.isfinite(s):
+            rec["uncertainty"] = float(s)
+    return out

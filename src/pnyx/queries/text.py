@@ -1,0 +1,197 @@
+"""``text``: predict a participant's utility for a statement nobody has judged yet, offline.
+
+Every statement is treated as new: the features of a pair (i, j) never use column j's judgments, only
+participant i's judgments (and explanations) of the *other* statements, the participants' free text
+and the statements' text, embedded with all-MiniLM-L6-v2 (:mod:`pnyx.queries.embed`):
+
+* ``offset``: how much i's observed utilities exceed the statements' means, shrunk towards 0 by one
+  pseudo-count (participant bias, as in a baseline predictor; Koren, "Factorization meets the
+  neighborhood", KDD 2008).
+* ``neighbours``: the same offsets averaged with weights ``exp(cos(s_j, s_k) / τ)`` over the statements
+  k that i judged (item-based neighbourhood with text similarity in place of rating correlation).
+* ``answers``: cosine between i's free text and s_j (both centred on their corpus mean, so the shared
+  topic of a consultation cancels out).
+* ``explanations``: i's explanations of other judgments, each signed by that judgment's offset,
+  compared with s_j (an explanation says why a statement was liked or disliked).
+
+A linear model of the utility minus i's mean over the other statements is fit on the observed
+judgments with each statement held out in turn (the features of a training pair are computed without
+its own column), so the model learns how features of a *new* statement relate to its ratings. Least
+absolute deviation (median regression, HiGHS) because the target metric is MAE; its L1 penalty is
+chosen on folds of whole statements (nested inside the fit, so a held-out statement is never seen).
+With the largest penalty every feature drops out and the prediction is the participant mean plus a
+shift. Default features: ``offset`` and ``neighbours`` (see :data:`DEFAULT_FEATURES`). A feature source
+that the profile lacks (no texts, no explanations, fewer than two judged statements) is left out and named
+in ``Prediction.info["missing"]``; with nothing to fit, the prediction is the participant mean.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from sklearn.linear_model import QuantileRegressor
+
+from pnyx.data import MAX_UTILITY, Profile
+from pnyx.queries import register_discriminative
+from pnyx.queries.base import DiscriminativeBackend, Prediction
+
+FEATURES = ("offset", "neighbours", "answers", "explanations")
+DEFAULT_FEATURES = ("offset", "neighbours")
+"""On the chatbot data ``answers`` and ``explanations`` added nothing (benchmarks/README.md) and cost
+embedding every participant's text; ask for them with ``features=FEATURES``."""
+ALPHAS = (0.0, 0.01, 0.1)
+"""L1 penalties tried (features standardised); the largest leaves only the intercept: participant mean + a shift."""
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+def _centred(v: np.ndarray) -> np.ndarray:
+    return _unit(v - v.mean(axis=0)) if len(v) > 1 else _unit(v)
+
+
+def _base(profile: Profile, j: int | None = None) -> np.ndarray:
+    """Each participant's mean utility over the statements other than j (the global mean if none)."""
+    obs = profile.observed.copy()
+    if j is not None:
+        obs[:, j] = False
+    U = np.where(obs, profile.utilities, 0.0)
+    glob = U.sum() / obs.sum() if obs.any() else MAX_UTILITY / 2
+    return np.where(obs.any(axis=1), U.sum(axis=1) / np.maximum(obs.sum(axis=1), 1), glob)
+
+
+class _Texts:
+    """Centred unit embeddings of the profile's statements, participant texts and explanations."""
+
+    def __init__(self, profile: Profile, features: Sequence[str], embed):
+        self.S = _centred(embed([s.text for s in profile.statements]))
+        texts = [p.text() for p in profile.participants]
+        has = np.array([bool(t.strip()) for t in texts])
+        self.T = None
+        if "answers" in features and has.sum() > 1:
+            T = np.zeros((profile.n, self.S.shape[1]))
+            T[has] = _centred(embed([t for t, h in zip(texts, has) if h]))
+            self.T = T
+        self.X = None
+        if "explanations" in features and profile.explanations:
+            keys = list(profile.explanations)
+            X = np.zeros(profile.utilities.shape + (self.S.shape[1],))
+            X[tuple(np.array(keys).T)] = _centred(embed([profile.explanations[k] for k in keys]))
+            self.X = X
+
+
+@register_discriminative("text")
+class TextBackend(DiscriminativeBackend):
+    """Text-based predictor for new statements (see the module docstring)."""
+
+    name = "text"
+
+    def __init__(self, *, features: Sequence[str] = DEFAULT_FEATURES, tau: float = 0.1,
+                 alphas: Sequence[float] = ALPHAS, folds: int = 5, max_fit: int = 1000, seed: int = 0, embed=None):
+        """``features``: which of :data:`FEATURES` to use; ``tau``: temperature of the neighbour weights;
+        ``alphas``: L1 penalties of the median regression to choose from, by ``folds`` folds of whole
+        statements; ``max_fit``: training pairs beyond this are subsampled (seeded); ``embed``: texts →
+        unit vectors (default all-MiniLM-L6-v2)."""
+        unknown = set(features) - set(FEATURES)
+        if unknown or not features:
+            raise ValueError(f"unknown text features {sorted(unknown)}; known: {', '.join(FEATURES)}")
+        self.features, self.tau, self.alphas = tuple(features), tau, tuple(alphas)
+        self.folds, self.max_fit, self.seed = folds, max_fit, seed
+        if embed is None:
+            from pnyx.queries.embed import embed
+        self.embed = embed
+        self.model = "+".join(self.features)
+
+    def _features(self, profile: Profile, texts: _Texts | None, j: int,
+                  rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Features of pairs (rows, j) from every observed column except j; and their names."""
+        obs = profile.observed.copy()
+        obs[:, j] = False
+        U = np.where(obs, profile.utilities, 0.0)
+        count = obs.sum(axis=0)
+        col_mean = U.sum(axis=0) / np.maximum(count, 1)
+        dev = np.where(obs, U - col_mean, 0.0)[rows]  # i's offsets from each statement's mean
+        o = obs[rows]
+        cols, names = [], []
+        if "offset" in self.features:
+            cols.append(dev.sum(axis=1) / (o.sum(axis=1) + 1.0))
+            names.append("offset")
+        if texts is not None:
+            sim = texts.S @ texts.S[j]
+            if "neighbours" in self.features:
+                w = np.where(o, np.exp((sim - 1.0) / self.tau), 0.0)
+                cols.append((w * dev).sum(axis=1) / (w.sum(axis=1) + np.exp(-1.0 / self.tau)))
+                names.append("neighbours")
+            if texts.T is not None:
+                cols.append(texts.T[rows] @ texts.S[j])
+                names.append("answers")
+            if texts.X is not None:
+                expl = texts.X[rows] @ texts.S[j]  # (rows, m), 0 where no explanation
+                has = o & (np.abs(expl) > 0)
+                cols.append((expl * np.sign(dev) * has).sum(axis=1) / (has.sum(axis=1) + 1.0))
+                names.append("explanations")
+        return np.column_stack(cols) if cols else np.zeros((len(rows), 0)), names
+
+    def _select_alpha(self, X: np.ndarray, y: np.ndarray, group: np.ndarray, rng) -> tuple[float, dict[float, float]]:
+        """The penalty with the least MAE on folds of whole held-out statements (nested: never sees the target)."""
+        statements = rng.permutation(np.unique(group))
+        parts = np.array_split(statements, min(self.folds, len(statements)))
+        cv = {}
+        for alpha in self.alphas:
+            err = 0.0
+            for part in parts:
+                test = np.isin(group, part)
+                reg = QuantileRegressor(quantile=0.5, alpha=alpha, solver="highs").fit(X[~test], y[~test])
+                err += np.abs(y[test] - reg.predict(X[test])).sum()
+            cv[alpha] = round(float(err) / len(y), 4)
+        return min(cv, key=cv.get), cv
+
+    def predict(self, profile: Profile, participants: Sequence[int] | None = None,
+                statements: Sequence[int] | None = None) -> Prediction:
+        rows = np.arange(profile.n) if participants is None else np.asarray(participants, dtype=int)
+        cols = np.arange(profile.m) if statements is None else np.asarray(statements, dtype=int)
+        obs = profile.observed
+        info: dict[str, Any] = {"missing": []}
+        judged = np.flatnonzero(obs.any(axis=0))
+        texts = None
+        if any(f != "offset" for f in self.features):
+            texts = _Texts(profile, self.features, self.embed)
+            if texts.T is None and "answers" in self.features:
+                info["missing"].append("answers: participants have no free text")
+            if texts.X is None and "explanations" in self.features:
+                info["missing"].append("explanations: no judgment carries an explanation")
+        if len(judged) < 2:
+            info["missing"].append("fit: fewer than two judged statements; predicting the participant mean")
+            out = np.repeat(_base(profile)[rows][:, None], len(cols), axis=1)
+            return Prediction(out, rows, cols, self.name, self.model, info=info)
+
+        # Training pairs: each judged statement k held out in turn, features without column k.
+        all_rows = np.arange(profile.n)
+        X, y, group = [], [], []
+        for k in judged:
+            r = all_rows[obs[:, k]]
+            F, names = self._features(profile, texts, k, r)
+            X.append(F)
+            group.append(np.full(len(r), k))
+            y.append(profile.utilities[r, k] - _base(profile, k)[r])
+        X, y, group = np.vstack(X), np.concatenate(y), np.concatenate(group)
+        rng = np.random.default_rng(self.seed)
+        if len(y) > self.max_fit:
+            keep = np.sort(rng.choice(len(y), self.max_fit, replace=False))
+            X, y, group = X[keep], y[keep], group[keep]
+        scale = np.maximum(X.std(axis=0), 1e-9)
+        X = X / scale
+        alpha, cv = self._select_alpha(X, y, group, rng)
+        reg = QuantileRegressor(quantile=0.5, alpha=alpha, solver="highs").fit(X, y)
+        resid = y - reg.predict(X)
+        info.update(features=names, alpha=alpha, cv_mae=cv,
+                    coef=dict(zip(names, (reg.coef_ / scale).round(4).tolist())), intercept=float(reg.intercept_), n_fit=int(len(y)), fit_mae=float(np.mean(np.abs(resid))))
+
+        out = np.empty((len(rows), len(cols)))
+        for b, j in enumerate(cols):
+            F, _ = self._features(profile, texts, int(j), rows)
+            out[:, b] = _base(profile, int(j))[rows] + reg.predict(F / scale)
+        sd = np.full(out.shape, float(np.sqrt(np.mean(resid**2))))
+        return Prediction(np.clip(out, 0.0, MAX_UTILITY), rows, cols, self.name, self.model, uncertainty=sd, info=info)

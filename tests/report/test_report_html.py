@@ -1,0 +1,77 @@
+"""report.html for a real run on part of the bundled Polis conversation, opened in headless Chromium."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pnyx.io import load
+from pnyx.process import run
+from pnyx.report import OUTPUTS, write_outputs
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLE = REPO / "examples" / "scoop-hivemind-biodiversity"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    profile = load(EXAMPLE)
+    small = profile.subset(participants=np.arange(0, profile.n, 4))  # 134 participants, every Polis group
+    result = run(small, 4, backend="cf", generators=["extractive"], seed=3)
+    out = tmp_path_factory.mktemp("report")
+    return result, write_outputs(result, out)
+
+
+def test_the_four_outputs_are_written(outputs):
+    result, paths = outputs
+    assert sorted(p.name for p in paths.values()) == sorted(OUTPUTS)
+    assert all(p.stat().st_size > 0 for p in paths.values())
+    audit = json.loads(paths["audit.json"].read_text())
+    assert {"bjr", "ejr", "accuracy", "model_usage"} <= set(audit)
+    assert audit["model_usage"]["calls"] == 0
+
+
+def test_report_is_self_contained_and_shows_the_slate(outputs):
+    result, paths = outputs
+    page = paths["report.html"].read_text(encoding="utf-8")
+    remote = re.findall(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page, flags=re.IGNORECASE)
+    assert remote == []
+    assert "<script" not in page.lower() and "@import" not in page
+    for st in result.result.statements:
+        assert html.escape(st.text) in page
+    for pid in result.result.profile.participant_ids[:5]:
+        assert pid in page
+    assert page.count('src="data:image/svg+xml;base64,') == 2
+    assert "Representation per group" in page  # Polis group-id
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                    reason="Debian's chromium package is not installed (scripts/install.sh --dev installs it)")
+def test_report_renders_in_chromium(outputs, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    _, paths = outputs
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 900})
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto(paths["report.html"].resolve().as_uri())
+        page.wait_for_load_state("load")
+        widths = page.eval_on_selector_all("img", "els => els.map(e => [e.complete, e.naturalWidth])")
+        heading = page.inner_text("h1")
+        shot = tmp_path / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert len(widths) == 2 and all(done and w > 0 for done, w in widths)
+    assert heading.strip()
+    assert all(u.startswith(("file:", "data:")) for u in requests)
+    assert shot.stat().st_size > 10_000

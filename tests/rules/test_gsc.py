@@ -1,0 +1,153 @@
+"""The GSC round rule and its budgeted variant, tested against their papers' definitions written out naively."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pnyx.data import InputError
+from pnyx.rules import compute
+from pnyx.rules.gsc import gsc_round, round_sizes
+
+EXAMPLES = settings(max_examples=80, derandomize=True, deadline=None)
+
+
+@st.composite
+def cardinal_profiles(draw, max_n: int = 15, max_m: int = 7):
+    n = draw(st.integers(1, max_n))
+    m = draw(st.integers(1, max_m))
+    k = draw(st.integers(1, min(n, m)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    U = rng.integers(0, 5, (n, m)).astype(float) if draw(st.booleans()) else rng.random((n, m)) * 4
+    return U, k
+
+
+def gsc_by_definition(U: np.ndarray, k: int) -> tuple[list[int], list[int]]:
+    """Fish et al. (arXiv 2309.01291), one statement per round, in plain Python."""
+    n, m = U.shape
+    unmatched, pool, slate = list(range(n)), list(range(m)), []
+    assignment = [-1] * n
+    for t in range(k):
+        r = math.ceil(n / k) if t < n % k else n // k
+        score = {c: sorted((U[i, c] for i in unmatched), reverse=True)[r - 1] for c in pool}
+        c = max(pool, key=lambda c: (score[c], -c))
+        group = sorted(unmatched, key=lambda i: (-U[i, c], i))[:r]
+        for i in group:
+            assignment[i] = t
+        unmatched = [i for i in unmatched if i not in group]
+        pool.remove(c)
+        slate.append(c)
+    return slate, assignment
+
+
+@EXAMPLES
+@given(cardinal_profiles())
+def test_gsc_follows_the_definition(case):
+    U, k = case
+    slate, assignment = gsc_by_definition(U, k)
+    result = compute("gsc", U, k)
+    assert result.slate == slate
+    assert result.info["assignment"].tolist() == assignment
+    assert np.bincount(result.info["assignment"], minlength=k).tolist() == round_sizes(U.shape[0], k)
+
+
+@EXAMPLES
+@given(cardinal_profiles())
+def test_gsc_slate_satisfies_bjr_over_the_pool(case):
+    """Theorem 1 of Fish et al. (exact queries) over a pool: no group of ≥ n/k participants all reach a level θ with
+    an unchosen statement and all get less than θ from their matched one. (A chosen statement can block, as the
+    pool's statements are used once: n = k = 2, u_0 = (2, 1), u_1 = (0.2, 0.1).)"""
+    U, k = case
+    n = U.shape[0]
+    result = compute("gsc", U, k)
+    got = U[np.arange(n), np.asarray(result.slate)[result.info["assignment"]]]
+    for alpha in sorted(set(range(U.shape[1])) - set(result.slate)):
+        for theta in np.unique(U[:, alpha]):
+            blocking = (U[:, alpha] >= theta) & (got < theta)
+            assert blocking.sum() * k < n, (alpha, theta)
+
+
+def test_gsc_differs_from_seq_pav():
+    """Statement 0 is 'mostly' fine for everyone; each half loves its own statement. seq-PAV (approval ≥ 3)
+    takes 0 first (approved by all); GSC's round score is the r-th largest utility, 4 for statements 1 and 2."""
+    U = np.array([[3, 4, 0]] * 5 + [[3, 0, 4]] * 5, dtype=float)
+    assert compute("seq-pav", U, 2).slate[0] == 0
+    result = compute("gsc", U, 2)
+    assert result.slate == [1, 2] and result.scores == [4.0, 4.0]
+    assert result.info["assignment"].tolist() == [0] * 5 + [1] * 5
+
+
+def test_round_scores_and_ties():
+    U = np.array([[4, 4, 1], [3, 3, 4], [0, 2, 4], [1, 0, 0]], dtype=float)
+    step = gsc_round(U, np.array([True, True, True, False]), 2)
+    np.testing.assert_array_equal(step.scores, [3, 3, 4])
+    assert step.candidate == 2 and step.score == 4.0 and sorted(step.matched.tolist()) == [1, 2]
+    step = gsc_round(U, np.array([True, True, False, True]), 2)
+    assert step.candidate == 0 and step.ties[0]["tied"] == [0, 1] and step.ties[0]["chosen"] == 0
+    # participant tie at the cut: rows 0 and 1 both rate column 0 at 4, one seat, the lower row gets it
+    step = gsc_round(np.array([[4.0, 0.0], [4.0, 0.0], [1.0, 2.0]]), np.ones(3, bool), 1)
+    assert step.candidate == 0 and step.matched.tolist() == [0]
+    assert step.ties == [{"participants_tied": [0, 1], "value": 4.0, "chosen": [0], "broken_by": "lowest row index"}]
+
+
+def test_gsc_round_rejects_bad_round_size():
+    with pytest.raises(InputError, match="round size"):
+        gsc_round(np.ones((3, 2)), np.array([True, False, False]), 2)
+
+
+def gsc_budgeted_by_definition(U, budget, costs, levels, k):
+    """arXiv 2505.22939's process over a fixed pool, visiting every group size j one by one."""
+    n, m = U.shape
+    S, W, spent = set(range(n)), [], 0
+    for level in levels:
+        j = n
+        while j >= 1 and S and len(W) < k:
+            ok = [c for c in range(m) if c not in W and costs[c] <= j * budget / n and spent + costs[c] <= budget]
+            if not ok:
+                j -= 1
+                continue
+            support = {c: sum(U[i, c] >= level for i in S) for c in ok}
+            a = max(ok, key=lambda c: (support[c], -c))
+            need = math.ceil(costs[a] * n / budget)
+            if support[a] >= need:
+                group = sorted((i for i in S if U[i, a] >= level), key=lambda i: (-U[i, a], i))[:need]
+                S -= set(group)
+                W.append(a)
+                spent += costs[a]
+            else:
+                j -= 1
+    return W
+
+
+@EXAMPLES
+@given(cardinal_profiles(max_n=12, max_m=6), st.integers(2, 12), st.integers(0, 2**32 - 1))
+def test_gsc_budgeted_follows_the_definition(case, budget, seed):
+    U, k = case
+    U = np.round(U)
+    costs = np.random.default_rng(seed).integers(1, 4, U.shape[1])
+    levels = np.unique(U)[::-1]
+    result = compute("gsc-budgeted", U, k, budget=budget, costs=costs)
+    assert result.slate == gsc_budgeted_by_definition(U, budget, costs, levels, k)
+    assert costs[result.slate].sum() <= budget and len(result.slate) <= k
+    n = U.shape[0]
+    for t, a in enumerate(result.slate):
+        group = np.flatnonzero(result.info["assignment"] == t)
+        assert group.size == math.ceil(costs[a] * n / budget)
+        assert (U[group, a] >= result.info["rounds"][t]["level"]).all()
+
+
+def test_gsc_budgeted_prefers_high_levels_and_pays_in_words():
+    # 6 participants, budget 6 words: a 2-word statement needs ⌈2·6/6⌉ = 2 supporters
+    U = np.array([[4, 0, 2], [4, 0, 2], [0, 4, 2], [0, 4, 2], [0, 0, 2], [0, 0, 2]], dtype=float)
+    result = compute("gsc-budgeted", U, 3, budget=6, costs=[2, 2, 2])
+    assert result.slate == [0, 1, 2]
+    assert [r["level"] for r in result.info["rounds"]] == [4.0, 4.0, 2.0]
+    assert result.info["spent"] == 6 and result.info["unmatched"] == 0
+    # with B = 5 a statement needs ⌈2·6/5⌉ = 3 supporters: none at level 4, the broad statement 2 at level 2,
+    # statement 0 at level 0, and 1 word is left
+    result = compute("gsc-budgeted", U, 3, budget=5, costs=[2, 2, 2])
+    assert result.slate == [2, 0] and [r["level"] for r in result.info["rounds"]] == [2.0, 0.0]

@@ -1,0 +1,183 @@
+"""The generative social choice process core, with table-driven test backends whose answers we know."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pnyx.data import InputError, Judgment, Participant, Profile, Statement
+from pnyx.evaluate.slate import evaluate_slate
+from pnyx.process import ProcessError, generative_social_choice
+from pnyx.rules.gsc import round_sizes
+from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend, Prediction
+
+
+class TableBackend(DiscriminativeBackend):
+    """Predicts utilities from a table: statement text → utility per participant."""
+
+    name = "table"
+
+    def __init__(self, table: dict[str, np.ndarray]):
+        self.table = table
+        self.asked: list[list[int]] = []
+
+    def predict(self, profile, participants=None, statements=None):
+        rows = np.arange(profile.n) if participants is None else np.asarray(participants)
+        cols = np.arange(profile.m) if statements is None else np.asarray(statements)
+        self.asked.append(cols.tolist())
+        U = np.array([[self.table[profile.statements[j].text][i] for j in cols] for i in rows], dtype=float)
+        return Prediction(U, rows, cols, backend="table")
+
+
+class ListGenerator(GenerativeBackend):
+    """Proposes round t's list of texts (the last list once the rounds run out) and records each call."""
+
+    name = "list"
+
+    def __init__(self, rounds: list[list[str]], statement_ids: dict[str, str] | None = None):
+        self.rounds, self.ids, self.calls = rounds, statement_ids or {}, []
+
+    def generate(self, profile, participants, *, size_target=None, word_budget=None, seed=0):
+        self.calls.append({"participants": list(participants), "size_target": size_target, "seed": seed,
+                           "word_budget": word_budget})
+        texts = self.rounds[min(len(self.calls), len(self.rounds)) - 1]
+        return [Candidate(text=t, generator="list", statement_id=self.ids.get(t)) for t in texts]
+
+
+def random_table(rng: np.random.Generator, n: int, texts: list[str]) -> dict[str, np.ndarray]:
+    return {t: rng.integers(0, 5, size=n).astype(float) for t in texts}
+
+
+def empty_profile(n: int) -> Profile:
+    return Profile.from_judgments([Participant(f"p{i}") for i in range(n)], [], [], "rating")
+
+
+@pytest.mark.parametrize("n,k,seed", [(10, 3, 0), (12, 4, 1), (7, 7, 2), (9, 2, 3)])
+def test_fixed_pool_process_is_the_gsc_rule(n, k, seed):
+    rng = np.random.default_rng(seed)
+    texts = [f"statement {c}" for c in "ABCDEFG"]
+    table = random_table(rng, n, texts)
+    result = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table),
+                                      generators=[ListGenerator([texts])], seed=seed)
+    from pnyx.rules import compute
+
+    U = np.column_stack([table[t] for t in texts])
+    assert [result.profile.statements[j].text for j in result.slate] == [texts[c] for c in compute("gsc", U, k).slate]
+    sizes = [len(s) for s in result.supporters]
+    assert sizes == round_sizes(n, k)
+    assert sorted(i for s in result.supporters for i in s) == list(range(n))
+    for t, rnd in enumerate(result.rounds):
+        # every participant matched in a round values the chosen statement at least at the round's score
+        assert np.all(result.utilities[rnd.matched, rnd.chosen[0]] >= rnd.score)
+        assert rnd.score == max(rnd.scores.values())
+
+
+def test_generators_see_only_the_unmatched_with_round_size_and_seed():
+    n, k = 8, 3
+    texts = ["a b", "c d", "e f", "g h"]
+    gen = ListGenerator([texts])
+    result = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(random_table(
+        np.random.default_rng(5), n, texts)), generators=[gen, ListGenerator([texts[:1]])], seed=10)
+    assert [c["seed"] for c in gen.calls] == [10, 11, 12]
+    assert [c["size_target"] for c in gen.calls] == round_sizes(n, k) == [3, 3, 2]
+    matched: set[int] = set()
+    for call, rnd in zip(gen.calls, result.rounds):
+        assert set(call["participants"]) == set(range(n)) - matched
+        matched |= set(rnd.matched)
+
+
+def test_observed_judgments_win_and_candidates_are_deduplicated():
+    n = 6
+    data = [Statement("s1", "Protect the forests."), Statement("s2", "Build more roads.")]
+    judgments = [Judgment(f"p{i}", "s1", 4.0) for i in range(3)] + [Judgment("p0", "s2", 0.0)]
+    profile = Profile.from_judgments([Participant(f"p{i}") for i in range(n)], data, judgments, "rating")
+    table = {"Protect the forests.": np.full(n, 1.0), "Build more roads.": np.full(n, 2.0),
+             "Plant trees.": np.array([0, 0, 0, 4, 4, 3.0])}
+    # the same statements again: by id, by text with other spacing and case, and a repeated new text
+    gen = ListGenerator([["Protect the forests.", "build  MORE roads.", "Plant trees.", "Plant trees."]],
+                        statement_ids={"Protect the forests.": "s1"})
+    result = generative_social_choice(profile, 2, discriminative=TableBackend(table), generators=[gen])
+    assert result.profile.m == 3
+    assert [s.id for s in result.statements] == ["s1", "list-r1-1"]
+    assert result.statements[1].source == "list"
+    U = result.utilities
+    assert U[:3, 0].tolist() == [4.0, 4.0, 4.0] and U[3:, 0].tolist() == [1.0, 1.0, 1.0]
+    assert U[0, 1] == 0.0 and U[1:, 1].tolist() == [2.0] * 5
+    assert result.profile.observed[:3, 0].all() and not result.profile.observed[3:, 0].any()
+    assert result.profile.provenance_of(4, 0) == "table"
+    assert result.supporters == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_fresh_candidates_only_choose_among_the_rounds_new_ones():
+    n, k = 6, 2
+    table = {"old": np.full(n, 4.0), "other": np.full(n, 3.0), "new": np.full(n, 1.0)}
+    # round 1 proposes "old" and "other" and chooses "old"; round 2 proposes only the weaker "new"
+    rounds = [["old", "other"], ["new"]]
+    kept = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table),
+                                    generators=[ListGenerator(rounds)], keep_candidates=True)
+    fresh = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table),
+                                     generators=[ListGenerator(rounds)], keep_candidates=False)
+    assert [s.text for s in kept.statements] == ["old", "other"]
+    assert [s.text for s in fresh.statements] == ["old", "new"]
+    assert kept.rounds[1].pool != fresh.rounds[1].pool
+
+
+def test_unknown_utilities_fail_clearly():
+    n = 4
+    table = {"x": np.array([1.0, np.nan, 2.0, 3.0])}
+    with pytest.raises(ProcessError, match="left 1 utilities unknown"):
+        generative_social_choice(empty_profile(n), 2, discriminative=TableBackend(table),
+                                 generators=[ListGenerator([["x"]])])
+
+
+def test_classical_rule_runs_once_over_the_fixed_pool():
+    from pnyx.rules import compute
+
+    n, k = 9, 3
+    texts = [f"t{c}" for c in range(6)]
+    table = random_table(np.random.default_rng(11), n, texts)
+    gen = ListGenerator([texts])
+    result = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table), generators=[gen],
+                                      rule="seq-pav")
+    U = np.column_stack([table[t] for t in texts])
+    assert len(gen.calls) == 1 and gen.calls[0]["participants"] == list(range(n))
+    assert [s.text for s in result.statements] == [texts[c] for c in compute("seq-pav", U, k).slate]
+    assert sorted(len(s) for s in result.supporters) == [3, 3, 3]
+
+
+def test_budgeted_process_is_the_budgeted_rule_on_its_pool_and_respects_the_budget():
+    from pnyx.rules import compute
+
+    n, budget = 12, 12
+    # costs 1..4 words; the budget pays for ⌈c·n/B⌉ = c supporters per word
+    texts = ["one", "two words", "three word statement", "a four word statement", "five", "six six"]
+    table = random_table(np.random.default_rng(4), n, texts)
+    gen = ListGenerator([texts])
+    result = generative_social_choice(empty_profile(n), 4, discriminative=TableBackend(table), generators=[gen],
+                                      budget=budget)
+    assert result.rule == "gsc-budgeted"
+    U = np.column_stack([table[t] for t in texts])
+    expected = compute("gsc-budgeted", U, 4, budget=budget, costs=[len(t.split()) for t in texts])
+    assert [s.text for s in result.statements] == [texts[c] for c in expected.slate]
+    assert sum(s.cost for s in result.statements) <= budget
+    assert result.matching.tolist() == np.asarray(expected.info["assignment"]).tolist()
+    # round 1 asks for statements of ⌈n/k⌉·B/n = 3 words serving 3 participants
+    assert gen.calls[0]["word_budget"] == 3 and gen.calls[0]["size_target"] == 3
+    unmatched = set(np.flatnonzero(result.matching < 0).tolist())
+    if len(gen.calls) > 1:
+        assert set(gen.calls[-1]["participants"]) >= unmatched
+
+
+def test_evaluate_slate_counts_the_assigned_ratings_and_who_is_left_out():
+    parts = [Participant(f"v{i}") for i in range(5)]
+    stmts = [Statement("A", "a"), Statement("B", "b"), Statement("C", "c")]
+    ratings = {"v0": (4, 0, 1), "v1": (3, 1, 1), "v2": (0, 4, 2), "v3": (1, 2, 4)}
+    judgments = [Judgment(p, s, r) for p, rs in ratings.items() for s, r in zip("ABC", rs)]
+    judgments.append(Judgment("v4", "A", 4))  # v4 did not rate B or C
+    profile = Profile.from_judgments(parts, stmts, judgments, "rating")
+    two = evaluate_slate(profile, ["A", "B"])
+    assert two.n == 4 and two.left_out == 1
+    assert two.total == 4 + 3 + 4 + 2  # v0, v1 → A; v2, v3 → B
+    assert two.assigned_ratings == {"0": 0, "1": 0, "2": 1, "3": 1, "4": 2}
+    with pytest.raises(InputError, match="unknown statement id 'Z'"):
+        evaluate_slate(profile, ["A", "Z"])
