@@ -151,3 +151,13 @@ def test_gsc_budgeted_prefers_high_levels_and_pays_in_words():
     # statement 0 at level 0, and 1 word is left
     result = compute("gsc-budgeted", U, 3, budget=5, costs=[2, 2, 2])
     assert result.slate == [2, 0] and [r["level"] for r in result.info["rounds"]] == [2.0, 0.0]
+
+
+def test_unknown_utilities_are_a_clear_error_not_a_crash():
+    U = np.array([[4.0, np.nan], [np.nan, np.nan], [3.0, 1.0]])
+    for rule in ("gsc", "gsc-budgeted"):
+        params = {"budget": 2} if rule == "gsc-budgeted" else {}
+        with pytest.raises(InputError, match="unknown"):
+            compute(rule, U, 2, **params)
+    with pytest.raises(InputError, match=r"participant 0 for statement 1"):
+        gsc_round(U, np.ones(3, dtype=bool), 1)

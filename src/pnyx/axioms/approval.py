@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import highspy
 import numpy as np
 import scipy.sparse as sp
 
 from pnyx.axioms.base import AxiomResult, Witness, approvals, as_inputs, register
 from pnyx.data import DEFAULT_APPROVAL_THRESHOLD
+from pnyx.rules.base import ballot_types, milp_max
 
 
 def _prepare(U, slate, threshold):
@@ -100,40 +100,12 @@ def ejr_plus(U: np.ndarray, slate: Sequence[int], *, threshold: float = DEFAULT_
 # -- EJR, PJR, core: exact, by 0/1 programs ------------------------------------------------------
 
 
-def _milp(A: sp.spmatrix, lower: np.ndarray, upper: np.ndarray, time_limit: float | None = None) -> np.ndarray | None:
+def _feasible(A: sp.spmatrix, lower: np.ndarray, upper: np.ndarray, time_limit: float | None = None) -> np.ndarray | None:
     """A feasible 0/1 point of ``lower ≤ A x ≤ upper`` (HiGHS branch and bound), or None if none exists."""
-    A = sp.csc_matrix(A)
-    lp = highspy.HighsLp()
-    lp.num_row_, lp.num_col_ = A.shape
-    lp.col_cost_ = np.zeros(A.shape[1])
-    lp.col_lower_ = np.zeros(A.shape[1])
-    lp.col_upper_ = np.ones(A.shape[1])
-    lp.row_lower_ = np.asarray(lower, dtype=float)
-    lp.row_upper_ = np.asarray(upper, dtype=float)
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = A.indptr
-    lp.a_matrix_.index_ = A.indices
-    lp.a_matrix_.value_ = A.data.astype(float)
-    lp.integrality_ = [highspy.HighsVarType.kInteger] * A.shape[1]
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", 1)
-    if time_limit is not None:
-        h.setOptionValue("time_limit", float(time_limit))
-    h.passModel(lp)
-    h.run()
-    status = h.getModelStatus()
-    if status == highspy.HighsModelStatus.kInfeasible:
-        return None
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise RuntimeError(f"undecided: HiGHS stopped with status {h.modelStatusToString(status)!r}")
-    return np.round(np.asarray(h.getSolution().col_value)).astype(bool)
-
-
-def _ballot_types(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct rows, the count of each and the type of every input row."""
-    types, inverse, counts = np.unique(rows, axis=0, return_inverse=True, return_counts=True)
-    return types, counts, inverse.ravel()
+    nv = A.shape[1]
+    x, _, _ = milp_max(np.zeros(nv), A, lower, upper, np.ones(nv), np.ones(nv, dtype=bool),
+                       time_limit=time_limit, allow_infeasible=True)
+    return None if x is None else np.round(x).astype(bool)
 
 
 def _cohesive_candidates(A: np.ndarray, eligible: np.ndarray, ell: int, need: int) -> tuple[np.ndarray, np.ndarray]:
@@ -188,7 +160,7 @@ def _cohesive_violation(axiom: str, U, slate, threshold, time_limit) -> AxiomRes
             cols = C
         else:  # PJR also tracks which slate statements the group's union covers
             cols = np.r_[C, W]
-        types, weights, of_row = _ballot_types(A[np.ix_(rows, cols)])
+        types, weights, of_row = ballot_types(A[np.ix_(rows, cols)])
         blocks, lower, upper = _cohesion_rows(types[:, : C.size], weights, ell, need)
         T, nv = types.shape[0], types.shape[0] + C.size
         if axiom == "pjr":
@@ -202,7 +174,7 @@ def _cohesive_violation(axiom: str, U, slate, threshold, time_limit) -> AxiomRes
             lower += [np.full(g.size, -np.inf), [-np.inf]]
             upper += [np.zeros(g.size), [ell - 1]]
         info["integer_programs"] += 1
-        x = _milp(sp.vstack(blocks), np.concatenate(lower), np.concatenate(upper), time_limit)
+        x = _feasible(sp.vstack(blocks), np.concatenate(lower), np.concatenate(upper), time_limit)
         if x is None:
             continue
         S = rows[x[of_row]].tolist()
@@ -264,7 +236,7 @@ def core(
     rows = np.flatnonzero(A.sum(axis=1) > sat)  # who approves nothing outside W cannot strictly gain
     if rows.size == 0:
         return AxiomResult("core", True, info=info)
-    types, weights, of_row = _ballot_types(A[rows])
+    types, weights, of_row = ballot_types(A[rows])
     T, m = types.shape
     approve, gain = types.astype(float), types[:, W].sum(axis=1) + 1.0
     M = sp.vstack([
@@ -274,7 +246,7 @@ def core(
         sp.csr_matrix(np.r_[weights * gain, -(weights @ approve)][None, :]),
     ])
     info["integer_programs"] = 1
-    x = _milp(M, np.r_[np.zeros(T), -np.inf, 1, -np.inf], np.r_[np.full(T, np.inf), 0, np.inf, 0], time_limit)
+    x = _feasible(M, np.r_[np.zeros(T), -np.inf, 1, -np.inf], np.r_[np.full(T, np.inf), 0, np.inf, 0], time_limit)
     if x is None:
         return AxiomResult("core", True, info=info)
     S = rows[x[of_row]].tolist()

@@ -79,7 +79,8 @@ def utilities(U: np.ndarray, k: int, *, allow_nan: bool = True) -> np.ndarray:
         raise InputError(f"k = {k} is larger than the number of candidate statements ({U.shape[1]})", field="k")
     if not allow_nan and np.isnan(U).any():
         i, j = np.argwhere(np.isnan(U))[0]
-        raise InputError(f"utility of participant {i} for statement {j} is unknown (NaN)", field="U")
+        raise InputError(f"utility of participant {i} for statement {j} is unknown (NaN); this rule needs every "
+                         "utility: fill them with a discriminative backend (pnyx.queries)", field="U")
     return U
 
 
@@ -97,12 +98,15 @@ def approval_pairs(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.divmod(np.flatnonzero(A), A.shape[1])
 
 
-def ballot_types(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct approval ballots (rows) and how many voters cast each: exact ILPs run on these."""
+def ballot_types(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct approval ballots (rows), how many voters cast each, and each row's ballot type.
+
+    Exact ILPs (rules and axiom checks) run on ballot types instead of voters.
+    """
     packed = np.ascontiguousarray(np.packbits(A, axis=1))  # one opaque key per ballot: fast to sort
     keys = packed.view(np.dtype((np.void, packed.shape[1])))[:, 0]
-    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
-    return A[first], counts
+    _, first, inverse, counts = np.unique(keys, return_index=True, return_inverse=True, return_counts=True)
+    return A[first], counts, inverse.ravel()
 
 
 def lowest(scores: np.ndarray, best: float, *, rtol: float = 0.0, atol: float = 0.0) -> tuple[int, list[int]]:
@@ -126,13 +130,17 @@ def milp_max(
     col_upper: np.ndarray,
     integer: np.ndarray,
     *,
-    abs_gap: float,
-) -> tuple[np.ndarray, float, str]:
+    abs_gap: float = 0.0,
+    time_limit: float | None = None,
+    allow_infeasible: bool = False,
+) -> tuple[np.ndarray | None, float, str]:
     """Maximise c·x over row_lower ≤ A x ≤ row_upper, 0 ≤ x ≤ col_upper, x_j integer where ``integer``.
 
     Solved by HiGHS branch-and-cut with relative gap 0 and absolute gap ``abs_gap`` (pass less than
     the smallest objective difference that matters, so "optimal" means optimal). Returns
-    (x, objective, model status).
+    (x, objective, model status); with ``allow_infeasible`` an infeasible model gives x = None
+    (feasibility questions, as in the axiom checks). Any other stop (e.g. ``time_limit`` seconds
+    reached) raises ``RuntimeError("undecided: …")``.
     """
     import highspy
 
@@ -155,10 +163,14 @@ def milp_max(
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("mip_rel_gap", 0.0)
     h.setOptionValue("mip_abs_gap", abs_gap)
+    if time_limit is not None:
+        h.setOptionValue("time_limit", float(time_limit))
     h.passModel(lp)
     h.run()
     status = h.modelStatusToString(h.getModelStatus()).lower()
+    if allow_infeasible and h.getModelStatus() == highspy.HighsModelStatus.kInfeasible:
+        return None, float("nan"), status
     if status != "optimal":
-        raise RuntimeError(f"HiGHS did not solve the model to optimality: {status}")
+        raise RuntimeError(f"undecided: HiGHS stopped with status {status!r}")
     x = np.asarray(h.getSolution().col_value)
     return x, float(h.getInfo().objective_function_value), status

@@ -62,7 +62,8 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int) -> GSCRound:
     """One round of the GSC rule: the column of U with the largest r-th highest utility among the
     ``unmatched`` rows, and its r unmatched rows with the highest utility for it.
 
-    ``U`` is n × m, ``unmatched`` a boolean mask of length n with at least r entries set, r ≥ 1.
+    ``U`` is n × m with every utility known (fill unknown ones with a discriminative backend,
+    :mod:`pnyx.queries`), ``unmatched`` a boolean mask of length n with at least r entries set, r ≥ 1.
     """
     U = np.asarray(U, dtype=float)
     unmatched = np.asarray(unmatched, dtype=bool)
@@ -72,7 +73,11 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int) -> GSCRound:
                          f"{unmatched.shape}", field="U")
     if not 1 <= r <= rows.size:
         raise InputError(f"round size r = {r} must be between 1 and the {rows.size} unmatched participants", field="r")
-    sub = np.nan_to_num(U[rows], nan=-np.inf)
+    sub = U[rows]
+    if np.isnan(sub).any():
+        i, j = np.argwhere(np.isnan(sub))[0]
+        raise InputError(f"utility of participant {rows[i]} for statement {j} is unknown (NaN); GSC needs every "
+                         "utility: fill them with a discriminative backend (pnyx.queries)", field="U")
     # sorting rows of the transpose: robust where np.partition slows down (mostly equal values)
     scores = np.sort(np.ascontiguousarray(sub.T), axis=1)[:, rows.size - r]
     c, tied = lowest(scores, scores.max())
@@ -86,7 +91,7 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int) -> GSCRound:
 @register("gsc", approval=False)
 def gsc(U: np.ndarray, k: int) -> RuleResult:
     """The Generative Social Choice round rule over a fixed pool of candidate statements (cardinal utilities)."""
-    U = utilities(U, k)
+    U = utilities(U, k, allow_nan=False)
     n, m = U.shape
     if k > n:
         raise InputError(f"k = {k} is larger than the number of participants ({n})", field="k")
@@ -128,7 +133,7 @@ def gsc_budgeted(
     word count). ``levels``: utility levels, tried from the highest (default: the distinct
     finite values of U).
     """
-    U = utilities(U, k if k is not None else 1)
+    U = utilities(U, k if k is not None else 1, allow_nan=False)
     n, m = U.shape
     k = m if k is None else k
     c = np.ones(m) if costs is None else np.asarray(costs, dtype=float)
@@ -137,7 +142,6 @@ def gsc_budgeted(
     if not budget > 0:
         raise InputError(f"budget must be positive, got {budget!r}", field="budget")
     need = np.ceil(np.round(c * n / budget, 9)).astype(int)  # ⌈c·n/B⌉, robust to float noise
-    U = np.nan_to_num(U, nan=-np.inf)
     levels = np.unique(U[np.isfinite(U)])[::-1] if levels is None else np.sort(np.asarray(levels, float))[::-1]
     unmatched = np.ones(n, dtype=bool)
     assignment = np.full(n, -1)

@@ -71,7 +71,7 @@ def _thiele_ilp(A: np.ndarray, k: int, weights: np.ndarray, levels: int, integra
     committees the one with the smallest sum of column indices is taken (a perturbation of the
     objective smaller than the weights' unit, with the solver's gap below it).
     """
-    types, mult = ballot_types(A)
+    types, mult, _ = ballot_types(A)
     T, m = types.shape
     depth = np.minimum(types.sum(axis=1), levels)
     nz = int(depth.sum())
