@@ -229,7 +229,7 @@ def evaluate(
 
 def _read_pairs(path: Path, profile) -> list[tuple[int, int]]:
     """(participant index, statement index) for each row of a ``participant,statement`` CSV."""
-    from pnyx.io._common import csv_rows
+    from pnyx.io import csv_rows
 
     pidx = {pid: i for i, pid in enumerate(profile.participant_ids)}
     sidx = {sid: j for j, sid in enumerate(profile.statement_ids)}
