@@ -181,3 +181,18 @@ def test_evaluate_slate_counts_the_assigned_ratings_and_who_is_left_out():
     assert two.assigned_ratings == {"0": 0, "1": 0, "2": 1, "3": 1, "4": 2}
     with pytest.raises(InputError, match="unknown statement id 'Z'"):
         evaluate_slate(profile, ["A", "Z"])
+
+
+def test_audit_says_when_the_bjr_witness_is_a_full_slate_statement():
+    from pnyx.assignment import balanced
+    from pnyx.process import audit
+
+    # 6 people, k = 2: everyone loves A, nobody else is liked; A takes 3, the other 3 get B (utility 0)
+    table = {"A": np.full(6, 4.0), "B": np.zeros(6), "C": np.zeros(6)}
+    result = generative_social_choice(empty_profile(6), 2, discriminative=TableBackend(table),
+                                      generators=[ListGenerator([["A", "B", "C"]])])
+    checked = audit(result, balanced(result.utilities, result.slate))
+    witness = checked["bjr"]["witness"]
+    assert not checked["bjr"]["satisfied"]
+    assert witness["statement"] == result.profile.statements[result.slate[0]].id and witness["on_slate"]
+    assert len(witness["coalition"]) == 3

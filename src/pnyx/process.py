@@ -302,14 +302,20 @@ class Run:
 
 
 def default_generators(profile: Profile, llm: bool) -> list[str]:
-    """LLM writing when an endpoint is configured; the participants' own statements when the data has
-    statements; cluster representatives when most participants wrote free text."""
+    """LLM writing when an endpoint is configured; the data's own statements when it has some; cluster
+    representatives of the participants' free text only when there is nothing else to choose from.
+
+    Offline, new text cannot be scored: the offline predictors put an unrated sentence near the
+    participant's mean rating (benchmarks/README.md, "Text predictor"), so sentences taken from the answers
+    would compete with the data's statements on guesses. Name ``cluster`` (or ``extractive``, which then
+    also proposes answer sentences) explicitly to include them anyway.
+    """
     names = ["llm"] if llm else []
     if profile.m:
         names.append("extractive")
-    if sum(bool(p.answers) for p in profile.participants) > profile.n / 2:
+    elif not llm:
         names.append("cluster")
-    return names or ["extractive"]
+    return names
 
 
 def _configured(factory: Callable[..., Any], registry: dict[str, Any], name: str, **available: Any) -> Any:
@@ -335,13 +341,16 @@ def usage_of(backends: Sequence[Any]) -> dict[str, float]:
     return total
 
 
-def _verdict(result: Any, profile: Profile) -> dict[str, Any]:
+def _verdict(result: Any, profile: Profile, slate: Sequence[int] = ()) -> dict[str, Any]:
     w = result.witness
     return {
         "satisfied": bool(result.satisfied),
         "witness": None if w is None else {
             "coalition": [profile.participants[i].id for i in w.coalition],
             "statement": None if w.statement is None else profile.statements[w.statement].id,
+            # a slate statement wanted by more people than its ⌈n/k⌉ places: with statements chosen once,
+            # the paper's guarantee (which may pick a statement again) does not cover this case
+            "on_slate": w.statement is not None and w.statement in slate,
             "statements": [profile.statements[j].id for j in getattr(w, "statements", []) or []],
             "threshold": float(w.threshold),
             "detail": w.detail,
@@ -368,9 +377,9 @@ def audit(result: ProcessResult, assignment: Any, *, accuracy: Any = None, usage
         "n": profile.n,
         "k": len(slate),
         "bjr": {**_verdict(check("bjr", U, slate, assignment=result.matching if complete else assignment.assignment),
-                           profile),
+                           profile, slate),
                 "assignment": "the process's matching" if complete else "the balanced assignment"},
-        "bjr_balanced": {**_verdict(check("bjr", U, slate, assignment=assignment.assignment), profile),
+        "bjr_balanced": {**_verdict(check("bjr", U, slate, assignment=assignment.assignment), profile, slate),
                          "assignment": "the balanced assignment"},
         "ejr": {**_verdict(check("ejr", U, slate, threshold=threshold), profile), "threshold": threshold},
         "utilities": {
@@ -418,15 +427,17 @@ def run(
     from pnyx.queries import DISCRIMINATIVE, GENERATIVE, get_discriminative, get_generative, load_builtins
 
     progress = progress or (lambda phase, done, total: None)
-    if generators is None:
+    by_default = generators is None
+    if by_default:
         from pnyx.queries.client import LLMConfig
 
         cfg = LLMConfig.from_env()
         generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
     load_builtins()
     disc = _configured(get_discriminative, DISCRIMINATIVE, backend, cache=cache, seed=seed)
-    # on vote data the participants' texts are their own comments, already statements in the pool
-    source = {"source": "statements"} if profile.scale == "vote" else {}
+    # on vote data the participants' texts are their own comments, already statements in the pool; by
+    # default extractive proposes only the data's statements (see default_generators)
+    source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
     gens = [_configured(get_generative, GENERATIVE, g, cache=cache, seed=seed, **(source if g == "extractive" else {}))
             for g in generators]
     result = generative_social_choice(profile, k, discriminative=disc, generators=gens, rule=rule, budget=budget,

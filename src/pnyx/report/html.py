@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as _html
+import math
 from typing import Any
 
 import jinja2
@@ -39,8 +40,11 @@ def _audit_lines(audit: dict[str, Any], n: int, k: int) -> list[str]:
         if entry["satisfied"]:
             return f'<span class="ok">{name} holds</span>: {e(holds)}'
         w = entry["witness"] or {}
+        full = (f" That statement is on the slate but wanted by more people than its {math.ceil(n / k)} places; "
+                "the process chooses each statement once, while the paper's guarantee assumes the generator can "
+                "propose it (or an equivalent) again." if w.get("on_slate") else "")
         return (f'<span class="bad">{name} is violated</span>: {e(w.get("detail", ""))} '
-                f'({len(w.get("coalition", []))} participants; statement {e(str(w.get("statement")))})')
+                f'({len(w.get("coalition", []))} participants; statement {e(str(w.get("statement")))}).{e(full)}')
 
     lines = [
         verdict(audit["bjr"], "Balanced justified representation (BJR)",
