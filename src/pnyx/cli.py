@@ -160,11 +160,15 @@ def evaluate_slate(
 _BACKEND_HELP = "Discriminative backend: offline (default: the best no-network combination), cf, text, llm, hybrid."
 
 
-def _backend(name: str):
+_CACHE_HELP = "Model-call cache (SQLite; a killed run resumes from it without repeating calls)."
+
+
+def _backend(name: str, cache: Path):
     from pnyx.queries import get_discriminative
+    from pnyx.queries.cache import Cache
 
     try:
-        return get_discriminative(name)
+        return get_discriminative(name, {"cache": Cache(cache)})
     except KeyError as exc:
         fail(InputError(exc.args[0], field="--backend"))
 
@@ -184,6 +188,7 @@ def evaluate(
     frac: float = typer.Option(0.1, "--frac", min=0.0, max=1.0, help="vote-held-out: share of agree/disagree votes hidden."),
     seed: int = typer.Option(0, "--seed", help="vote-held-out: seed of the hidden votes."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
 ) -> None:
     """How right are a backend's predictions on DATA? Hide judgments, predict them, score against baselines."""
     from rich.progress import Progress
@@ -196,7 +201,7 @@ def evaluate(
         fail(InputError(f"unknown protocol {protocol!r}; choose statement-held-out or vote-held-out", field="--protocol"))
     try:
         profile = load(data)
-        model = _backend(backend)
+        model = _backend(backend, cache)
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task(f"{protocol} ({backend})", total=None)
             on_fold = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
@@ -251,6 +256,7 @@ def predict(
     pairs: Path = typer.Option(..., "--pairs", help="CSV with columns participant,statement (the data's ids)."),
     backend: str = typer.Option("offline", "--backend", help=_BACKEND_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here (JSONL; default: standard output)."),
+    cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
 ) -> None:
     """Predict judgments for given participant,statement pairs, in the data's own scale (votes: −1 … 1)."""
     from pnyx.evaluate.accuracy import predict_pairs
@@ -258,7 +264,7 @@ def predict(
 
     try:
         profile = load(data)
-        rows = predict_pairs(profile, _backend(backend), _read_pairs(pairs, profile))
+        rows = predict_pairs(profile, _backend(backend, cache), _read_pairs(pairs, profile))
     except ValueError as exc:  # InputError, or data a backend cannot work with (e.g. no judgments)
         fail(exc)
     if out is None:

@@ -318,14 +318,6 @@ def default_generators(profile: Profile, llm: bool) -> list[str]:
     return names
 
 
-def _configured(factory: Callable[..., Any], registry: dict[str, Any], name: str, **available: Any) -> Any:
-    """Build backend ``name`` passing those of ``available`` (cache, seed) its constructor names."""
-    import inspect
-
-    params = inspect.signature(registry[name]).parameters if name in registry else {}
-    return factory(name, **{k: v for k, v in available.items() if k in params})
-
-
 def usage_of(backends: Sequence[Any]) -> dict[str, float]:
     """Model calls, cache hits, tokens and cost summed over the backends' clients (zeros offline)."""
     total = {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
@@ -424,7 +416,7 @@ def run(
     """Build the named backends (sharing ``cache``, a :class:`pnyx.queries.cache.Cache`), run
     :func:`generative_social_choice`, the balanced assignment and the :func:`audit`."""
     from pnyx.assignment import balanced
-    from pnyx.queries import DISCRIMINATIVE, GENERATIVE, get_discriminative, get_generative, load_builtins
+    from pnyx.queries import get_discriminative, get_generative
 
     progress = progress or (lambda phase, done, total: None)
     by_default = generators is None
@@ -433,13 +425,12 @@ def run(
 
         cfg = LLMConfig.from_env()
         generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
-    load_builtins()
-    disc = _configured(get_discriminative, DISCRIMINATIVE, backend, cache=cache, seed=seed)
+    shared = {"cache": cache, "seed": seed}
+    disc = get_discriminative(backend, shared)
     # on vote data the participants' texts are their own comments, already statements in the pool; by
     # default extractive proposes only the data's statements (see default_generators)
     source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
-    gens = [_configured(get_generative, GENERATIVE, g, cache=cache, seed=seed, **(source if g == "extractive" else {}))
-            for g in generators]
+    gens = [get_generative(g, shared, **(source if g == "extractive" else {})) for g in generators]
     result = generative_social_choice(profile, k, discriminative=disc, generators=gens, rule=rule, budget=budget,
                                       keep_candidates=keep_candidates, seed=seed, progress=progress)
     assignment = balanced(result.utilities, result.slate)

@@ -10,6 +10,7 @@ cannot be imported (a missing optional dependency) leaves the rest working and s
 from __future__ import annotations
 
 import importlib
+import inspect
 import pkgutil
 from typing import Any, Callable
 
@@ -57,23 +58,33 @@ def load_builtins() -> None:
             UNAVAILABLE[mod.name] = f"{type(exc).__name__}: {exc}"
 
 
-def _get(registry: dict[str, Callable[..., Any]], kind: str, name: str, config: dict[str, Any]):
+def _get(registry: dict[str, Callable[..., Any]], kind: str, name: str, config: dict[str, Any],
+         shared: dict[str, Any] | None):
     if name not in registry:
         load_builtins()
     if name not in registry:
         hint = "".join(f"; module {m!r} unavailable ({why})" for m, why in UNAVAILABLE.items())
         raise KeyError(f"unknown {kind} backend {name!r}; known: {', '.join(sorted(registry))}{hint}")
-    return registry[name](**config)
+    factory = registry[name]
+    if shared:
+        named = inspect.signature(factory).parameters
+        config = {**{k: v for k, v in shared.items() if k in named}, **config}
+    return factory(**config)
 
 
-def get_discriminative(name: str, **config: Any):
-    """A discriminative backend (``cf``, ``text``, ``llm``, ``hybrid``, ``offline``), configured."""
-    return _get(DISCRIMINATIVE, "discriminative", name, config)
+def get_discriminative(name: str, shared: dict[str, Any] | None = None, **config: Any):
+    """A discriminative backend (``cf``, ``text``, ``llm``, ``hybrid``, ``offline``), configured.
+
+    ``shared`` holds settings every backend of a run gets if its constructor names them (``cache``,
+    ``seed``); ``config`` goes to this backend as given.
+    """
+    return _get(DISCRIMINATIVE, "discriminative", name, config, shared)
 
 
-def get_generative(name: str, **config: Any):
-    """A generative backend (``extractive``, ``cluster``, ``llm``), configured."""
-    return _get(GENERATIVE, "generative", name, config)
+def get_generative(name: str, shared: dict[str, Any] | None = None, **config: Any):
+    """A generative backend (``extractive``, ``cluster``, ``llm``), configured; ``shared`` as for
+    :func:`get_discriminative`."""
+    return _get(GENERATIVE, "generative", name, config, shared)
 
 
 from pnyx.queries import cf  # noqa: E402,F401  (registers "cf")
