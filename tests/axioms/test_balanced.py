@@ -56,7 +56,7 @@ def matched_slates(draw):
     return U, slate, assignment
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, derandomize=True, deadline=None)
 @given(case=matched_slates(), b=st.sampled_from([1.0, 1.5]), d=st.sampled_from([0.0, 0.5, 1.0]))
 def test_bjr_agrees_with_brute_force(case, b, d):
     U, slate, assignment = case
@@ -70,7 +70,7 @@ def test_bjr_agrees_with_brute_force(case, b, d):
         assert r.info["utility_gap"] > d
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, derandomize=True, deadline=None)
 @given(case=matched_slates(), costs=st.lists(st.integers(0, 12), min_size=4, max_size=4), d=st.sampled_from([0.0, 1.0]))
 def test_cbjr_agrees_with_brute_force(case, costs, d):
     U, slate, assignment = case
