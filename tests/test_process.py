@@ -196,3 +196,4 @@ def test_audit_says_when_the_bjr_witness_is_a_full_slate_statement():
     assert not checked["bjr"]["satisfied"]
     assert witness["statement"] == result.profile.statements[result.slate[0]].id and witness["on_slate"]
     assert len(witness["coalition"]) == 3
+    assert f"statement {witness['statement']} at least" in witness["detail"]  # ids, not column indices

@@ -25,6 +25,7 @@ audit; :mod:`pnyx.report` writes the outputs.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -345,7 +346,9 @@ def _verdict(result: Any, profile: Profile, slate: Sequence[int] = ()) -> dict[s
             "on_slate": w.statement is not None and w.statement in slate,
             "statements": [profile.statements[j].id for j in getattr(w, "statements", []) or []],
             "threshold": float(w.threshold),
-            "detail": w.detail,
+            # the core names columns by index; the audit speaks the data's ids
+            "detail": re.sub(r"\bstatement (\d+)\b", lambda m: f"statement {profile.statements[int(m[1])].id}",
+                             w.detail),
         },
     }
 
