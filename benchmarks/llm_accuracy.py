@@ -7,7 +7,7 @@ global-mean baselines scored on the same held-out ratings in the same run. Respo
 cache under /tmp, so a rerun (or a larger ``--pairs`` after a smaller one) only pays for new calls.
 
     .venv/bin/python benchmarks/llm_accuracy.py --pairs 120
-    .venv/bin/python benchmarks/llm_accuracy.py --model /tmp/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf --pairs 24
+    .venv/bin/python benchmarks/llm_accuracy.py --model /tmp/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf --pairs 60
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import pnyx.io
+from pnyx.data import to_data_scale
 from pnyx.evaluate.accuracy import statement_held_out
 from pnyx.queries.llm import LLMBackend, _top_logprobs
 
@@ -71,10 +72,11 @@ def start_server(model: Path, alias: str, *, n_ctx: int, threads: int, log: Path
 
 
 def participant_subset(observed: np.ndarray, pairs: int, seed: int) -> np.ndarray:
-    """The first participants of a seeded permutation whose observed ratings add up to at least ``pairs``."""
+    """The first participants of a seeded permutation whose observed ratings add up to at least ``pairs``,
+    in that order: a run cut short has finished the subset of a smaller ``pairs``."""
     order = np.random.default_rng(seed).permutation(len(observed))
     counts = np.cumsum(observed[order].sum(axis=1))
-    return np.sort(order[: int(np.searchsorted(counts, pairs)) + 1])
+    return order[: int(np.searchsorted(counts, pairs)) + 1]
 
 
 class SourceCountingLLM(LLMBackend):
@@ -130,7 +132,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/pnyx-llm-accuracy.sqlite"))
-    ap.add_argument("--n-ctx", type=int, default=4096, help="the longest paper-style prompt here is ~3,000 tokens")
+    ap.add_argument("--n-ctx", type=int, default=4096, help="the longest rating prompt on this data is ~2,300 tokens: 2048 is too small")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per request (a single-threaded server queues them)")
     args = ap.parse_args()
@@ -154,16 +156,21 @@ def main() -> None:
         seconds = time.perf_counter() - start
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(30)
+            server.kill()  # a graceful stop would first finish the request in flight
+            server.wait()
 
     usage, sources, n = backend.client.usage, backend.sources, report.metrics["n"]
     calls = int(usage["calls"])
     per_rating = f"{seconds / calls:.2f}" if calls else "cached"
+    pid, sid = ({x: a for a, x in enumerate(ids)} for ids in (sub.participant_ids, sub.statement_ids))
+    true = to_data_scale(np.array([sub.utilities[pid[r["participant"]], sid[r["statement"]]] for r in report.predictions]), sub.scale)
+    abs_err = np.abs(np.array([r["predicted"] for r in report.predictions]) - true)
+    half_width = 1.96 * abs_err.std(ddof=1) / np.sqrt(n) if n > 1 else np.nan
     share = ", ".join(f"{k} {100 * v / n:.0f} %" for k, v in sources.items() if v)
     print(f"\n`{name}` ({args.mode}) via {'llama.cpp server (started here)' if server else base_url}, {len(rows)} participants "
-          f"(seed {args.seed}), statement held out; {calls} calls + {int(usage['cached'])} cached, "
-          f"{usage['prompt_tokens'] / max(calls, 1):.0f} prompt tokens per call, {seconds:.0f} s\n")
+          f"(seed {args.seed}), statement held out; {calls} model calls ({n - calls} answered from the cache), "
+          f"{usage['prompt_tokens'] / max(calls, 1):.0f} prompt tokens per call, {seconds:.0f} s; "
+          f"the llm's MAE ± {half_width:.2f} (95 %, entries treated as independent)\n")
     print("| predictor | MAE | RMSE | within 1 | Spearman | n | s / rating | entries from | answer is a digit | mass on 0–4 |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     extra = f" {per_rating} | {share} | {100 * np.mean(backend.answered):.0f} % | {np.mean(backend.mass):.2f} |"
