@@ -62,7 +62,7 @@ def test_second_run_makes_no_http_calls(llm_server, llm_proxy, opinions_profile,
     path = tmp_path / "cache.sqlite"
     proxy = llm_proxy()
     prices = {"price_prompt_per_1k": 1.0, "price_completion_per_1k": 2.0}
-    first = get_discriminative("llm", base_url=proxy.base_url, model=llm_server.model, cache=path, **prices)
+    first = get_discriminative("llm", base_url=proxy.base_url, model=llm_server.model, cache=path, mode="completions", **prices)
     pred1 = first.predict(opinions_profile, participants=[0, 3], statements=[1])
     usage = first.client.usage
     assert proxy.forwarded == usage["calls"] == 2 and usage["cached"] == 0
@@ -70,12 +70,12 @@ def test_second_run_makes_no_http_calls(llm_server, llm_proxy, opinions_profile,
     assert usage["cost_usd"] == pytest.approx((usage["prompt_tokens"] + 2 * usage["completion_tokens"]) / 1000)
 
     # A new process would see only the file: a fresh backend, client and connection.
-    second = get_discriminative("llm", base_url=proxy.base_url, model=llm_server.model, cache=path, **prices)
+    second = get_discriminative("llm", base_url=proxy.base_url, model=llm_server.model, cache=path, mode="completions", **prices)
     pred2 = second.predict(opinions_profile, participants=[0, 3], statements=[1])
     assert proxy.received == 2
     assert second.client.usage == {"calls": 0, "cached": 2, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
     assert np.array_equal(pred1.utilities, pred2.utilities) and np.array_equal(pred1.uncertainty, pred2.uncertainty)
-    assert second.client.cache.count("openai:chat") == 2
+    assert second.client.cache.count("openai:completions") == 2
 
 
 def test_cache_is_independent_of_the_endpoint_url(llm_server, llm_proxy, tmp_path):

@@ -21,7 +21,7 @@ base_url, cache = sys.argv[1:3]
 participants = [Participant(f"p{{i}}", {{"q": f"I am voter {{i}} and I like option {{'AB'[i % 2]}}."}}) for i in range({N_PARTICIPANTS})]
 statements = [Statement("a", "Option A is best."), Statement("b", "Option B is best.")][:{N_STATEMENTS}]
 profile = Profile.from_judgments(participants, statements, [], "rating")
-backend = get_discriminative("llm", base_url=base_url, model="smollm2", cache=cache, concurrency=1)
+backend = get_discriminative("llm", base_url=base_url, model="smollm2", cache=cache, concurrency=1, mode="completions")
 prediction = backend.predict(profile)
 print(json.dumps({{"usage": prediction.info["usage"], "utilities": prediction.utilities.tolist()}}))
 """

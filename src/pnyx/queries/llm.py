@@ -57,28 +57,34 @@ def _top_logprobs(response: dict[str, Any]) -> list[tuple[str, list[tuple[str, f
     return [(token, list((top or {}).items())) for token, top in zip(logprobs.get("tokens") or [], tops)]
 
 
-def _rating_distribution(top: list[tuple[str, float]]) -> np.ndarray | None:
+MIN_DIGIT_MASS = 0.5
+"""At a position where no rating digit was sampled, the digits must hold at least this probability
+for their distribution to count as the model's rating (else it is noise among the alternatives)."""
+
+
+def _rating_distribution(top: list[tuple[str, float]]) -> tuple[np.ndarray | None, float]:
+    """The distribution over "0".."4" renormalised over those tokens, and their raw probability mass."""
     p = np.zeros(5)
     for token, logprob in top:
         t = token.strip()
         if len(t) == 1 and t in "01234":
             p[int(t)] += math.exp(logprob)
-    return p / p.sum() if p.sum() > 0 else None
+    mass = float(p.sum())
+    return (p / mass if mass > 0 else None), mass
 
 
 def expected_rating(response: dict[str, Any]) -> tuple[float, float, str]:
     """(expected rating, standard deviation, source) from one response.
 
-    Source ``logprobs``: the distribution over "0".."4" at the first answer position whose sampled
-    token is a rating digit (else the first position whose top alternatives hold one). Source
-    ``parsed``: no log-probabilities, the first digit 0–4 in the answer (standard deviation NaN).
-    Source ``none``: neither; the rating is NaN.
+    Source ``logprobs``: the distribution over "0".."4" among the top alternatives, renormalised, at
+    the first answer position where a rating digit was sampled or where the digits hold at least
+    :data:`MIN_DIGIT_MASS` of the probability — not at a position where they are a stray 1 % (a chat
+    model answering "The statement is …"). Source ``parsed``: otherwise, the first digit 0–4 in the
+    answer (standard deviation NaN). Source ``none``: neither; the rating is NaN.
     """
-    positions = _top_logprobs(response)
-    chosen = [top for token, top in positions if token.strip() in ("0", "1", "2", "3", "4")] + [top for _, top in positions]
-    for top in chosen:
-        p = _rating_distribution(top)
-        if p is not None:
+    for token, top in _top_logprobs(response):
+        p, mass = _rating_distribution(top)
+        if p is not None and (token.strip() in ("0", "1", "2", "3", "4") or mass >= MIN_DIGIT_MASS):
             mean = float(p @ RATINGS)
             return mean, float(np.sqrt(p @ (RATINGS - mean) ** 2)), "logprobs"
     match = _DIGIT.search(_answer_text(response))
