@@ -53,10 +53,10 @@ def test_report_is_self_contained_and_shows_the_slate(outputs):
     assert "Representation per group" in page  # Polis group-id
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                    reason="Debian's chromium package is not installed (scripts/install.sh --dev installs it)")
 def test_report_renders_in_chromium(outputs, tmp_path):
     from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Debian's chromium package is missing: `bash scripts/install.sh --dev` installs it"
 
     _, paths = outputs
     requests: list[str] = []
