@@ -30,7 +30,8 @@ from pnyx.evaluate.accuracy import statement_held_out, vote_held_out
 from pnyx.io import load
 from pnyx.queries import DISCRIMINATIVE, get_discriminative, load_builtins
 from pnyx.queries.cf import fit_biased_mf, holdout_mask
-from pnyx.queries.hybrid import Hybrid, participant_means
+from pnyx.queries.base import participant_means
+from pnyx.queries.hybrid import Hybrid
 
 REPO = Path(__file__).resolve().parents[1]
 CHATBOT = REPO.parent / "shared" / "data" / "chatbot_personalization"

@@ -24,9 +24,8 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from pnyx.data import MAX_UTILITY, Profile, to_data_scale
-from pnyx.queries.base import DiscriminativeBackend
+from pnyx.queries.base import DiscriminativeBackend, participant_means
 from pnyx.queries.cf import holdout_mask
-from pnyx.queries.hybrid import participant_means
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each held-out fold."""

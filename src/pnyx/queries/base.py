@@ -17,7 +17,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pnyx.data import Profile
+from pnyx.data import MAX_UTILITY, Profile
+
+
+def participant_means(profile: Profile, exclude: int | None = None) -> np.ndarray:
+    """Each participant's mean observed utility, over the statements other than ``exclude`` if given
+    (the global mean for a participant with none; the scale's midpoint when nothing is observed)."""
+    obs = profile.observed.copy()
+    if exclude is not None:
+        obs[:, exclude] = False
+    total = np.where(obs, profile.utilities, 0.0).sum(axis=1)
+    count = obs.sum(axis=1)
+    glob = total.sum() / count.sum() if count.sum() else MAX_UTILITY / 2
+    return np.where(count > 0, total / np.maximum(count, 1), glob)
 
 
 @dataclass

@@ -39,21 +39,12 @@ from scipy.stats import ttest_rel
 
 from pnyx.data import MAX_UTILITY, Profile
 from pnyx.queries import DISCRIMINATIVE, get_discriminative, load_builtins, register_discriminative
-from pnyx.queries.base import DiscriminativeBackend, Prediction
+from pnyx.queries.base import DiscriminativeBackend, Prediction, participant_means
 
 OFFLINE_MEMBERS = ("cf", "text")
 """The no-network backends that ``offline`` combines, those installed."""
 ALPHA = 0.05
 """Family-wise level at which a candidate must beat the simple average to replace it."""
-
-
-def participant_means(profile: Profile) -> np.ndarray:
-    """Each participant's mean observed utility (the global mean for a participant with none)."""
-    obs = profile.observed
-    total = np.where(obs, profile.utilities, 0.0).sum(axis=1)
-    count = obs.sum(axis=1)
-    glob = total.sum() / count.sum() if count.sum() else MAX_UTILITY / 2
-    return np.where(count > 0, total / np.maximum(count, 1), glob)
 
 
 def simplex_least_squares(X: np.ndarray, y: np.ndarray) -> np.ndarray:

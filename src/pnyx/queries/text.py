@@ -34,7 +34,7 @@ from sklearn.linear_model import QuantileRegressor
 
 from pnyx.data import MAX_UTILITY, Profile
 from pnyx.queries import register_discriminative
-from pnyx.queries.base import DiscriminativeBackend, Prediction
+from pnyx.queries.base import DiscriminativeBackend, Prediction, participant_means
 
 FEATURES = ("offset", "neighbours", "answers", "explanations")
 DEFAULT_FEATURES = ("offset", "neighbours")
@@ -50,16 +50,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def _centred(v: np.ndarray) -> np.ndarray:
     return _unit(v - v.mean(axis=0)) if len(v) > 1 else _unit(v)
-
-
-def _base(profile: Profile, j: int | None = None) -> np.ndarray:
-    """Each participant's mean utility over the statements other than j (the global mean if none)."""
-    obs = profile.observed.copy()
-    if j is not None:
-        obs[:, j] = False
-    U = np.where(obs, profile.utilities, 0.0)
-    glob = U.sum() / obs.sum() if obs.any() else MAX_UTILITY / 2
-    return np.where(obs.any(axis=1), U.sum(axis=1) / np.maximum(obs.sum(axis=1), 1), glob)
 
 
 class _Texts:
@@ -164,7 +154,7 @@ class TextBackend(DiscriminativeBackend):
                 info["missing"].append("explanations: no judgment carries an explanation")
         if len(judged) < 2:
             info["missing"].append("fit: fewer than two judged statements; predicting the participant mean")
-            out = np.repeat(_base(profile)[rows][:, None], len(cols), axis=1)
+            out = np.repeat(participant_means(profile)[rows][:, None], len(cols), axis=1)
             return Prediction(out, rows, cols, self.name, self.model, info=info)
 
         # Training pairs: each judged statement k held out in turn, features without column k.
@@ -175,7 +165,7 @@ class TextBackend(DiscriminativeBackend):
             F, names = self._features(profile, texts, k, r)
             X.append(F)
             group.append(np.full(len(r), k))
-            y.append(profile.utilities[r, k] - _base(profile, k)[r])
+            y.append(profile.utilities[r, k] - participant_means(profile, k)[r])
         X, y, group = np.vstack(X), np.concatenate(y), np.concatenate(group)
         rng = np.random.default_rng(self.seed)
         if len(y) > self.max_fit:
@@ -192,6 +182,6 @@ class TextBackend(DiscriminativeBackend):
         out = np.empty((len(rows), len(cols)))
         for b, j in enumerate(cols):
             F, _ = self._features(profile, texts, int(j), rows)
-            out[:, b] = _base(profile, int(j))[rows] + reg.predict(F / scale)
+            out[:, b] = participant_means(profile, int(j))[rows] + reg.predict(F / scale)
         sd = np.full(out.shape, float(np.sqrt(np.mean(resid**2))))
         return Prediction(np.clip(out, 0.0, MAX_UTILITY), rows, cols, self.name, self.model, uncertainty=sd, info=info)
