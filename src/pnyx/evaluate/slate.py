@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pnyx.data import InputError, Profile, to_data_scale
+from pnyx.data import RATING_LABELS, VOTE_LABELS, InputError, Profile, to_data_scale
 
 
 @dataclass
@@ -70,7 +70,7 @@ def evaluate_slate(profile: Profile, slate: Sequence[str] | None = None) -> Slat
     U = profile.utilities[np.ix_(rows, cols)]
     result = balanced(U, list(range(len(cols))))
     assigned = np.asarray(result.assigned_utilities, dtype=float)
-    levels = [0, 1, 2, 3, 4] if profile.scale == "rating" else [-1, 0, 1]
+    levels = sorted(RATING_LABELS if profile.scale == "rating" else VOTE_LABELS)
     values = np.rint(to_data_scale(assigned, profile.scale)).astype(int)
     return SlateEvaluation(
         slate=ids,
