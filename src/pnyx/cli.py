@@ -173,12 +173,6 @@ def _backend(name: str, cache: Path):
         fail(InputError(exc.args[0], field="--backend"))
 
 
-def _write_jsonl(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-
-
 @app.command()
 def evaluate(
     data: Path = typer.Argument(..., help="A data file or folder with observed judgments."),
@@ -212,7 +206,9 @@ def evaluate(
     except ValueError as exc:  # InputError, or data a backend cannot work with (e.g. no judgments)
         fail(exc)
     if out is not None:
-        _write_jsonl(report.predictions, out)
+        from pnyx.io import write_jsonl
+
+        write_jsonl(report.predictions, out)
     if as_json:
         from pnyx.io import to_jsonable
 
@@ -271,7 +267,9 @@ def predict(
         for row in rows:
             print(json.dumps(row, ensure_ascii=False))
         return
-    _write_jsonl(rows, out)
+    from pnyx.io import write_jsonl
+
+    write_jsonl(rows, out)
     console.print(f"{len(rows)} predictions ({rows[0]['backend']}): {out}", highlight=False)
 
 

@@ -71,3 +71,16 @@ def test_write_csv(tmp_path):
     assert path.read_text(encoding="utf-8").splitlines() == ["a,b", "1,", "x,"]
     with pytest.raises(ValueError):
         write_csv([{"a": 1, "c": 2}], tmp_path / "u.csv", ["a", "b"])  # nothing dropped silently
+
+
+def test_write_jsonl_one_object_per_line_numpy_aware(tmp_path):
+    import json
+
+    import numpy as np
+
+    from pnyx.io import write_jsonl
+
+    path = write_jsonl([{"participant": "p1", "predicted": np.float64(2.5)}, {"participant": "p2", "predicted": np.int64(3)}],
+                       tmp_path / "sub" / "pred.jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [{"participant": "p1", "predicted": 2.5}, {"participant": "p2", "predicted": 3}]

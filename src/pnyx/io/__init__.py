@@ -31,7 +31,7 @@ from pnyx.io.polis import COMMENTS, read_polis
 from pnyx.io.preflib import SUFFIXES as PREFLIB_SUFFIXES
 from pnyx.io.preflib import read_preflib
 from pnyx.io.table import JUDGMENTS, OPINIONS, read_csv
-from pnyx.io.writers import to_jsonable, write_csv, write_json, write_profile
+from pnyx.io.writers import to_jsonable, write_csv, write_json, write_jsonl, write_profile
 
 READERS: dict[str, Callable[..., Profile]] = {
     "jsonl": read_jsonl,
@@ -82,4 +82,4 @@ def _formats() -> str:
 
 
 __all__ = ["READERS", "csv_rows", "detect_format", "load", "read_abc_yaml", "read_csv", "read_jsonl", "read_polis", "read_preflib",
-           "to_jsonable", "write_csv", "write_json", "write_profile"]
+           "to_jsonable", "write_csv", "write_json", "write_jsonl", "write_profile"]

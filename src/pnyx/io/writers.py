@@ -53,6 +53,15 @@ def write_json(obj: Any, path: str | Path) -> Path:
     return path
 
 
+def write_jsonl(rows: Iterable[Any], path: str | Path) -> Path:
+    """Write one JSON object per line (through :func:`to_jsonable`); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as f:
+        f.writelines(json.dumps(to_jsonable(row), ensure_ascii=False) + "\n" for row in rows)
+    return path
+
+
 def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path, fieldnames: Sequence[str]) -> Path:
     """Write dict rows as CSV with the given columns (a key outside them is an error); returns the path."""
     path = Path(path)
