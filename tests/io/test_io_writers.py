@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from pnyx.io import load, write_csv, write_json, write_profile
+from pnyx.io import load, write_csv, write_json, write_jsonl, write_profile
 
 
 @pytest.fixture
@@ -74,12 +74,6 @@ def test_write_csv(tmp_path):
 
 
 def test_write_jsonl_one_object_per_line_numpy_aware(tmp_path):
-    import json
-
-    import numpy as np
-
-    from pnyx.io import write_jsonl
-
     path = write_jsonl([{"participant": "p1", "predicted": np.float64(2.5)}, {"participant": "p2", "predicted": np.int64(3)}],
                        tmp_path / "sub" / "pred.jsonl")
     lines = path.read_text(encoding="utf-8").splitlines()
