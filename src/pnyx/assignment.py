@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from pnyx.data import InputError
+from pnyx.validation import check_slate, check_utilities
 
 _WARM_START_MIN = 4_000
 """Below this many participants the search starts from prices 0 instead of a subsample's prices."""
@@ -70,19 +70,10 @@ def balanced(U: np.ndarray, slate: Sequence[int]) -> BalancedAssignment:
     groups) with the same statement. With k > n every participant gets a position of their own and
     k − n positions stay empty (sizes 0 = ⌊n/k⌋).
     """
-    U = np.asarray(U, dtype=float)
-    cols = np.asarray(slate, dtype=int).reshape(-1)
-    if U.ndim != 2:
-        raise InputError(f"U must be a 2-D participants × statements matrix, got shape {U.shape}", field="U")
-    if cols.size == 0:
-        raise InputError("the slate is empty", field="slate")
-    if ((cols < 0) | (cols >= U.shape[1])).any():
-        raise InputError(f"slate columns must lie in 0..{U.shape[1] - 1}, got {cols.tolist()}", field="slate")
+    U = check_utilities(U)
+    cols = check_slate(slate, U.shape[1])
+    check_utilities(U, finite_in=cols)
     V = U[:, cols]
-    if not np.isfinite(V).all():
-        i, t = np.argwhere(~np.isfinite(V))[0]
-        raise InputError(f"utility of participant {i} for slate statement {cols[t]} is {V[i, t]}, not a finite "
-                         "number (fill in predictions first)", field="U")
     n, k = V.shape
     q, rem = divmod(n, k)
     rng = np.random.default_rng(0)

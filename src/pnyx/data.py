@@ -1,14 +1,7 @@
 """The data of a consultation: participants, statements, judgments and the utility profile.
 
-Utilities live on one scale everywhere in pnyx: the 0–4 rating scale of the Generative Social
-Choice paper (0 not at all, 1 poorly, 2 somewhat, 3 mostly, 4 perfectly).
-
-* Ratings (0–4) are utilities as they are.
-* Polis votes map linearly onto that scale: agree (+1) → 4, pass (0) → 2, disagree (−1) → 0,
-  i.e. ``u = 2 · (vote + 1)``; :func:`to_data_scale` is the inverse (``vote = u / 2 − 1``).
-
-Approval-based rules read a utility as an approval when it reaches a threshold (default 3,
-"mostly"): for votes that is exactly "agree".
+Utilities live on one scale everywhere in pnyx, the paper's 0–4 rating scale; :mod:`pnyx.scale`
+maps ratings and votes onto it (:data:`~pnyx.scale.RATING`, :data:`~pnyx.scale.VOTE`).
 
 The :class:`Profile` is plain numpy inside. Validation with messages naming file, line and field
 happens in the readers (:mod:`pnyx.io`); the core trusts a constructed profile.
@@ -17,16 +10,12 @@ happens in the readers (:mod:`pnyx.io`); the core trusts a constructed profile.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-Scale = Literal["rating", "vote"]
-
-RATING_LABELS: dict[int, str] = {0: "not at all", 1: "poorly", 2: "somewhat", 3: "mostly", 4: "perfectly"}
-VOTE_LABELS: dict[int, str] = {-1: "disagree", 0: "pass", 1: "agree"}
-MAX_UTILITY = 4.0
-DEFAULT_APPROVAL_THRESHOLD = 3.0
+from pnyx.scale import (  # noqa: F401  (re-exported: the data model speaks these)
+    DEFAULT_APPROVAL_THRESHOLD, MAX_UTILITY, RATING_LABELS, VOTE_LABELS, Scale, get_scale)
 
 OBSERVED = "observed"
 
@@ -88,16 +77,14 @@ class Judgment:
     explanation: str | None = None
 
 
-def to_utility(values: np.ndarray | float, scale: Scale) -> np.ndarray:
+def to_utility(values: np.ndarray | float, scale: Scale | str) -> np.ndarray:
     """Map values in the data's own scale to utilities on the 0–4 scale (NaN stays NaN)."""
-    v = np.asarray(values, dtype=float)
-    return v.copy() if scale == "rating" else 2.0 * (v + 1.0)
+    return get_scale(scale).to_utility(values)
 
 
-def to_data_scale(utilities: np.ndarray | float, scale: Scale) -> np.ndarray:
+def to_data_scale(utilities: np.ndarray | float, scale: Scale | str) -> np.ndarray:
     """Inverse of :func:`to_utility`."""
-    u = np.asarray(utilities, dtype=float)
-    return u.copy() if scale == "rating" else u / 2.0 - 1.0
+    return get_scale(scale).to_data(utilities)
 
 
 @dataclass
@@ -125,6 +112,9 @@ class Profile:
     info: dict[str, Any] = field(default_factory=dict)
     """Reader-specific facts (e.g. Polis topic, raw vote count)."""
 
+    def __post_init__(self) -> None:
+        self.scale = get_scale(self.scale)
+
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def from_judgments(
@@ -132,7 +122,7 @@ class Profile:
         participants: Sequence[Participant],
         statements: Sequence[Statement],
         judgments: Sequence[Judgment],
-        scale: Scale,
+        scale: Scale | str,
         **kwargs: Any,
     ) -> "Profile":
         """Build a profile; ids must already be validated (unique, known) by the reader."""
@@ -271,6 +261,6 @@ class Profile:
             "participants": self.n,
             "statements": self.m,
             "observed": int(self.observed.sum()),
-            "scale": self.scale,
+            "scale": self.scale.name,
             "excluded": dict(self.excluded),
         }

@@ -5,6 +5,7 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from pnyx.data import Participant, Profile, Statement
+from pnyx.registry import UnknownNameError
 from pnyx.queries import DISCRIMINATIVE, get_discriminative, register_discriminative
 from pnyx.queries.cf import CollaborativeFiltering, fit_biased_mf, holdout_mask, select_biased_mf
 
@@ -96,7 +97,7 @@ def test_registry_by_name_and_decorator():
     try:
         assert isinstance(get_discriminative("test-constant"), Constant)
     finally:
-        del DISCRIMINATIVE["test-constant"]
+        DISCRIMINATIVE.unregister("test-constant")
 
 
 def test_few_or_no_judgments_still_predict(opinions_profile):
@@ -120,9 +121,9 @@ def test_a_broken_optional_module_leaves_cf_working(monkeypatch):
         return real(name, *args)
 
     monkeypatch.setattr(queries, "_loaded", False)
-    monkeypatch.setattr(queries, "UNAVAILABLE", {})
+    monkeypatch.setattr(DISCRIMINATIVE, "unavailable", {})
     monkeypatch.setattr(importlib, "import_module", flaky)
-    monkeypatch.delitem(DISCRIMINATIVE, "llm", raising=False)
-    with pytest.raises(KeyError, match="module 'llm' unavailable \\(ImportError: simulated"):
+    monkeypatch.setattr(DISCRIMINATIVE, "_items", {k: v for k, v in DISCRIMINATIVE._items.items() if k != "llm"})
+    with pytest.raises(UnknownNameError, match="'llm' unavailable \\(ImportError: simulated"):
         get_discriminative("llm")
     assert isinstance(get_discriminative("cf"), CollaborativeFiltering)

@@ -26,16 +26,28 @@ def cardinal_profiles(draw, max_n: int = 15, max_m: int = 7):
     return U, k
 
 
-def gsc_by_definition(U: np.ndarray, k: int) -> tuple[list[int], list[int]]:
-    """Fish et al. (arXiv 2309.01291), one statement per round, in plain Python."""
+def gsc_by_definition(U: np.ndarray, k: int, tiebreak: str = "lowest") -> tuple[list[int], list[int]]:
+    """Fish et al. (arXiv 2309.01291), one statement per round, in plain Python; exact ties between
+    statements by the lowest column or the largest distinctive support, between participants by the
+    fewest alternatives (mean utility over the pool), then the lowest row."""
     n, m = U.shape
     unmatched, pool, slate = list(range(n)), list(range(m)), []
     assignment = [-1] * n
     for t in range(k):
         r = math.ceil(n / k) if t < n % k else n // k
         score = {c: sorted((U[i, c] for i in unmatched), reverse=True)[r - 1] for c in pool}
-        c = max(pool, key=lambda c: (score[c], -c))
-        group = sorted(unmatched, key=lambda i: (-U[i, c], i))[:r]
+        alternatives = {i: sum(U[i, c] for c in pool) / len(pool) for i in unmatched}
+        group_of = {c: sorted(unmatched, key=lambda i: (-U[i, c], alternatives[i], i))[:r] for c in pool}
+
+        def distinctive(c):
+            inside = [U[i, c] for i in group_of[c]]
+            outside = [U[i, c] for i in range(n) if i not in group_of[c]]
+            return sum(inside) / len(inside) - (sum(outside) / len(outside) if outside else 0.0)
+
+        best = max(score.values())
+        tied = [c for c in pool if abs(score[c] - best) <= 1e-9 * (1 + abs(best))]
+        c = tied[0] if tiebreak == "lowest" else max(tied, key=lambda c: (round(distinctive(c), 9), -c))
+        group = group_of[c]
         for i in group:
             assignment[i] = t
         unmatched = [i for i in unmatched if i not in group]
@@ -44,12 +56,13 @@ def gsc_by_definition(U: np.ndarray, k: int) -> tuple[list[int], list[int]]:
     return slate, assignment
 
 
+@pytest.mark.parametrize("tiebreak", ["lowest", "distinctive"])
 @EXAMPLES
 @given(cardinal_profiles())
-def test_gsc_follows_the_definition(case):
+def test_gsc_follows_the_definition(tiebreak, case):
     U, k = case
-    slate, assignment = gsc_by_definition(U, k)
-    result = compute("gsc", U, k)
+    slate, assignment = gsc_by_definition(U, k, tiebreak)
+    result = compute("gsc", U, k, tiebreak=tiebreak)
     assert result.slate == slate
     assert result.info["assignment"].tolist() == assignment
     assert np.bincount(result.info["assignment"], minlength=k).tolist() == round_sizes(U.shape[0], k)
@@ -87,11 +100,33 @@ def test_round_scores_and_ties():
     np.testing.assert_array_equal(step.scores, [3, 3, 4])
     assert step.candidate == 2 and step.score == 4.0 and sorted(step.matched.tolist()) == [1, 2]
     step = gsc_round(U, np.array([True, True, False, True]), 2)
-    assert step.candidate == 0 and step.ties[0]["tied"] == [0, 1] and step.ties[0]["chosen"] == 0
-    # participant tie at the cut: rows 0 and 1 both rate column 0 at 4, one seat, the lower row gets it
-    step = gsc_round(np.array([[4.0, 0.0], [4.0, 0.0], [1.0, 2.0]]), np.ones(3, bool), 1)
-    assert step.candidate == 0 and step.matched.tolist() == [0]
-    assert step.ties == [{"participants_tied": [0, 1], "value": 4.0, "chosen": [0], "broken_by": "lowest row index"}]
+    # columns 0 and 1 tie at 3; the group {0, 1} rates both 3.5 on average, everyone else 0.5 and 1.0:
+    # column 0 is the more distinctive (3.0 against 2.5)
+    tie = step.ties[0]
+    assert step.candidate == 0 and tie.tied == [0, 1] and tie.chosen == 0 and tie.kind == "candidates"
+    assert tie.values == {0: 3.0, 1: 2.5}
+    # by index the same here; swap the columns and the distinctive choice follows the content, not the index
+    swapped = gsc_round(U[:, [1, 0, 2]], np.array([True, True, False, True]), 2)
+    assert swapped.candidate == 1
+    assert gsc_round(U[:, [1, 0, 2]], np.array([True, True, False, True]), 2, tiebreak="lowest").candidate == 0
+    # participant tie at the cut: rows 0 and 1 both rate column 0 at 4, one seat; row 1 has fewer
+    # alternatives (mean 2.0 over the candidates against 2.5) and gets it
+    step = gsc_round(np.array([[4.0, 1.0], [4.0, 0.0], [1.0, 2.0]]), np.ones(3, bool), 1)
+    assert step.candidate == 0 and step.matched.tolist() == [1]
+    (at_cut,) = step.ties
+    assert at_cut.kind == "participants" and at_cut.tied == [0, 1] and at_cut.chosen == [1] and at_cut.value == 4.0
+
+
+def test_near_ties_within_tolerance_are_decided_by_distinctive_support():
+    # column 0 scores 4 (everyone rates it 4: a platitude); column 1 scores 3.9 for a group that
+    # everyone else rates 0; with tolerance 0.2 the distinctive column wins, without it the best score
+    U = np.array([[4, 3.9], [4, 3.9], [4, 0], [4, 0]], dtype=float)
+    unmatched = np.ones(4, bool)
+    assert gsc_round(U, unmatched, 2).candidate == 0
+    step = gsc_round(U, unmatched, 2, tolerance=0.2)
+    assert step.candidate == 1 and step.ties[0].tolerance == 0.2 and step.ties[0].values == {0: 0.0, 1: 3.9}
+    # a column already on the slate loses a near-tie to a fresh one
+    assert gsc_round(U, unmatched, 2, tolerance=0.2, repeated=np.array([False, True])).candidate == 0
 
 
 def test_gsc_round_rejects_bad_round_size():

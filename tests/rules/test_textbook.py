@@ -8,6 +8,7 @@ import pytest
 from abc_oracle import abc_winners
 
 from pnyx.rules import RULES, compute
+from pnyx.rules.base import Tie
 
 # 3 × {a, b}, 3 × {a, c}, 2 × {a, d}, {b, c, f}, {e}, {f}, {g}; candidates a..g = 0..6
 BALLOTS = [{0, 1}] * 3 + [{0, 2}] * 3 + [{0, 3}] * 2 + [{1, 2, 5}, {4}, {5}, {6}]
@@ -32,7 +33,7 @@ def test_example_11_equal_shares_with_phragmen_phase():
     assert result.slate == [0, 1, 2, 3]
     assert result.scores[0] == pytest.approx(1 / 8)
     np.testing.assert_allclose(result.scores[1:], [1 / 96, 37 / 384, 7 / 24])  # the book's maximal loads
-    assert result.ties == [{"round": 1, "tied": [1, 2], "chosen": 1, "broken_by": "lowest column index"}]
+    assert result.ties == [Tie(round=1, tied=[1, 2], chosen=1, broken_by="lowest column index")]
 
 
 def test_every_approval_rule_is_checked_here():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+from pnyx.rules.base import Tie
 from pnyx.rules import compute
 from abc_oracle import abc_resolute, abc_winners, approval_profiles, euclidean
 
@@ -50,7 +51,7 @@ def test_pav_and_seq_pav_differ_where_greedy_is_myopic():
     seq = compute("seq-pav", U, 2)
     exact = compute("pav", U, 2)
     assert seq.slate == [0, 1] and seq.scores == [6.0, 3.5]
-    assert seq.ties == [{"round": 1, "tied": [1, 2], "chosen": 1, "broken_by": "lowest column index"}]
+    assert seq.ties == [Tie(1, [1, 2], 1)]
     assert exact.slate == [1, 2]
     assert exact.info["objective"] == pytest.approx(10.0)
 
@@ -65,7 +66,7 @@ def test_ties_are_recorded_and_go_to_the_lowest_column():
     U = np.array([[4.0, 4.0, 0.0], [0.0, 0.0, 4.0]])
     result = compute("seq-pav", U, 2)
     assert result.slate == [0, 2]
-    assert result.ties[0] == {"round": 0, "tied": [0, 1, 2], "chosen": 0, "broken_by": "lowest column index"}
+    assert result.ties[0] == Tie(0, [0, 1, 2], 0)
 
 
 def test_exact_pav_scales():

@@ -90,7 +90,7 @@ def balanced_justified_representation(
     blocking coalition over its required size (≥ 1 iff violated); ``info["utility_gap"]`` is the
     witness's ``min u_i(α) − max u_i(ω(i))``.
     """
-    U, W = as_inputs(U, slate)
+    U, W = as_inputs(U, slate, unique=False)
     if assignment is None:
         from pnyx.assignment import balanced
 
@@ -125,7 +125,7 @@ def cost_balanced_justified_representation(
     utility side is our reading of the paper's (b, d) slack. ``assignment`` is the process's matching
     (a slate position per participant, groups sized in proportion to cost).
     """
-    U, W = as_inputs(U, slate)
+    U, W = as_inputs(U, slate, unique=False)
     c = np.asarray(costs, dtype=float)
     if c.shape != (U.shape[1],) or not np.all(np.isfinite(c)) or (c < 0).any():
         raise InputError(f"costs must give a non-negative cost for each of the {U.shape[1]} statements", field="costs")

@@ -13,7 +13,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from pnyx.data import DEFAULT_APPROVAL_THRESHOLD, InputError
+from pnyx.data import DEFAULT_APPROVAL_THRESHOLD
+from pnyx.registry import Registry
+from pnyx.validation import check_slate, check_utilities
 
 
 @dataclass(frozen=True)
@@ -44,32 +46,24 @@ class AxiomResult:
 
 
 Check = Callable[..., AxiomResult]
-AXIOMS: dict[str, Check] = {}
+AXIOMS: Registry[Check] = Registry("axiom")
 
 
 def register(axiom_id: str) -> Callable[[Check], Check]:
     """Register a check under the id researchers know it by."""
-
-    def deco(f: Check) -> Check:
-        AXIOMS[axiom_id] = f
-        return f
-
-    return deco
+    return AXIOMS.register(axiom_id)
 
 
-def as_inputs(U: np.ndarray, slate: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Validate the boundary: a 2-D float matrix and a non-empty slate of distinct columns."""
-    U = np.asarray(U, dtype=float)
-    if U.ndim != 2 or U.shape[0] == 0 or U.shape[1] == 0:
-        raise InputError(f"U must be a non-empty 2-D matrix, got shape {U.shape}", field="U")
-    W = np.asarray(list(slate), dtype=int)
-    if W.ndim != 1 or W.size == 0:
-        raise InputError("the slate is empty", field="slate")
-    if W.min() < 0 or W.max() >= U.shape[1]:
-        raise InputError(f"slate column out of range 0..{U.shape[1] - 1}: {W.tolist()}", field="slate")
-    if np.unique(W).size != W.size:
-        raise InputError(f"the slate repeats a column: {W.tolist()}", field="slate")
-    return U, W
+def as_inputs(U: np.ndarray, slate: Sequence[int], *, unique: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the boundary (:mod:`pnyx.validation`): a utility matrix with at least one participant and
+    a non-empty slate of columns (distinct where ``unique``; a repeated column is a statement holding
+    several places)."""
+    U = check_utilities(U)
+    if U.shape[0] == 0:
+        from pnyx.data import InputError
+
+        raise InputError("U has no participants", field="U")
+    return U, check_slate(slate, U.shape[1], unique=unique)
 
 
 def approvals(U: np.ndarray, threshold: float = DEFAULT_APPROVAL_THRESHOLD) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from pnyx.data import Profile, to_data_scale
+from pnyx.scale import Scale
 
 PROFILE_CSV_COLUMNS = ("participant", "statement", "utility", "value", "observed", "provenance")
 
@@ -34,6 +35,8 @@ def to_jsonable(obj: Any) -> Any:
         return obj if math.isfinite(obj) else None
     if obj is None or isinstance(obj, (str, int, bool)):
         return obj
+    if isinstance(obj, Scale):
+        return obj.name
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if hasattr(obj, "model_dump"):  # pydantic
@@ -104,7 +107,7 @@ def write_profile(profile: Profile, path: str | Path) -> Path:
         raise ValueError(f"{path}: write_profile writes .json or .csv, not {path.suffix or 'no suffix'!r}")
     return write_json(
         {
-            "scale": profile.scale,
+            "scale": profile.scale.name,
             "source": profile.source,
             "participants": profile.participants,
             "statements": [{**dataclasses.asdict(s), "cost": s.cost} for s in profile.statements],

@@ -10,81 +10,71 @@ cannot be imported (a missing optional dependency) leaves the rest working and s
 from __future__ import annotations
 
 import importlib
-import inspect
 import pkgutil
 from typing import Any, Callable
 
-DISCRIMINATIVE: dict[str, Callable[..., Any]] = {}
-GENERATIVE: dict[str, Callable[..., Any]] = {}
-UNAVAILABLE: dict[str, str] = {}
-"""Built-in query modules that failed to import, module name → reason."""
+from pnyx.registry import Registry, UnknownNameError  # noqa: F401  (re-exported)
 
-_NOT_BACKENDS = {"base", "cache", "client"}
-_loaded = False
+_NOT_BACKENDS = {"base", "cache", "client", "context"}
 
 
-def register_discriminative(name: str):
-    """Class (or factory) decorator: make a discriminative backend available as ``name``."""
-
-    def deco(obj):
-        DISCRIMINATIVE[name] = obj
-        return obj
-
-    return deco
-
-
-def register_generative(name: str):
-    """Class (or factory) decorator: make a generative backend available as ``name``."""
-
-    def deco(obj):
-        GENERATIVE[name] = obj
-        return obj
-
-    return deco
-
-
-def load_builtins() -> None:
-    """Import every built-in query module once, recording the ones that fail in :data:`UNAVAILABLE`."""
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
+def _load_builtins(registry: Registry) -> None:
+    """Import every built-in query module, recording the ones that fail in the registry's ``unavailable``."""
     for mod in pkgutil.iter_modules(__path__):
         if mod.name in _NOT_BACKENDS or mod.name.startswith("_"):
             continue
         try:
             importlib.import_module(f"{__name__}.{mod.name}")
         except Exception as exc:  # noqa: BLE001 - an optional backend must not break the others
-            UNAVAILABLE[mod.name] = f"{type(exc).__name__}: {exc}"
+            for reg in (DISCRIMINATIVE, GENERATIVE):
+                reg.unavailable[mod.name] = f"{type(exc).__name__}: {exc}"
 
 
-def _get(registry: dict[str, Callable[..., Any]], kind: str, name: str, config: dict[str, Any],
-         shared: dict[str, Any] | None):
-    if name not in registry:
-        load_builtins()
-    if name not in registry:
-        hint = "".join(f"; module {m!r} unavailable ({why})" for m, why in UNAVAILABLE.items())
-        raise KeyError(f"unknown {kind} backend {name!r}; known: {', '.join(sorted(registry))}{hint}")
-    factory = registry[name]
-    if shared:
-        named = inspect.signature(factory).parameters
-        config = {**{k: v for k, v in shared.items() if k in named}, **config}
-    return factory(**config)
+def _load_all(_: Registry) -> None:
+    load_builtins()
 
 
-def get_discriminative(name: str, shared: dict[str, Any] | None = None, **config: Any):
+DISCRIMINATIVE: Registry[Callable[..., Any]] = Registry("discriminative backend", loader=_load_all)
+GENERATIVE: Registry[Callable[..., Any]] = Registry("generative backend", loader=_load_all)
+
+_loaded = False
+
+
+def register_discriminative(name: str):
+    """Class (or factory) decorator: make a discriminative backend available as ``name``."""
+    return DISCRIMINATIVE.register(name)
+
+
+def register_generative(name: str):
+    """Class (or factory) decorator: make a generative backend available as ``name``."""
+    return GENERATIVE.register(name)
+
+
+def load_builtins() -> None:
+    """Import every built-in query module once (failures go to each registry's ``unavailable``)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        _load_builtins(DISCRIMINATIVE)
+
+
+def get_discriminative(name: str, settings: dict[str, Any] | None = None, **config: Any):
     """A discriminative backend (``cf``, ``text``, ``llm``, ``hybrid``, ``offline``), configured.
 
-    ``shared`` holds settings every backend of a run gets if its constructor names them (``cache``,
-    ``seed``); ``config`` goes to this backend as given.
+    ``settings`` (e.g. ``{"seed": 7, "cache": cache}``) and ``config`` are passed to the backend's
+    constructor as keyword arguments; every built-in backend takes ``seed`` and ``cache``.
+
+    Raises
+    ------
+    UnknownNameError
+        No backend of that name (the message lists the known ones, and the modules that failed to import).
     """
-    return _get(DISCRIMINATIVE, "discriminative", name, config, shared)
+    return DISCRIMINATIVE[name](**{**(settings or {}), **config})
 
 
-def get_generative(name: str, shared: dict[str, Any] | None = None, **config: Any):
-    """A generative backend (``extractive``, ``cluster``, ``llm``), configured; ``shared`` as for
-    :func:`get_discriminative`."""
-    return _get(GENERATIVE, "generative", name, config, shared)
+def get_generative(name: str, settings: dict[str, Any] | None = None, **config: Any):
+    """A generative backend (``extractive``, ``cluster``, ``llm``), configured as :func:`get_discriminative`."""
+    return GENERATIVE[name](**{**(settings or {}), **config})
 
 
 from pnyx.queries import cf  # noqa: E402,F401  (registers "cf")

@@ -13,7 +13,7 @@ cluster (:class:`~pnyx.queries.extractive.ExtractiveGenerator`). Provenance name
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -31,7 +31,8 @@ class ClusterGenerator(GenerativeBackend):
     name = "cluster"
 
     def __init__(self, *, summariser: GenerativeBackend | None = None, max_clusters: int = 8, min_words: int = 5,
-                 embed=None):
+                 embed=None, seed: int = 0, cache: Any = None):
+        self.seed = seed
         self.summariser, self.max_clusters, self.min_words, self._embed = summariser, max_clusters, min_words, embed
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -93,11 +93,14 @@ class Hybrid(DiscriminativeBackend):
     name = "hybrid"
 
     def __init__(self, backends: Sequence[str | DiscriminativeBackend] | None = None, *, folds: int = 5, seed: int = 0,
-                 config: dict[str, dict[str, Any]] | None = None):
-        """``backends``: names or instances (default: the installed no-network ones); ``config``: name → settings."""
+                 cache: Any = None, config: dict[str, dict[str, Any]] | None = None):
+        """``backends``: names or instances (default: the installed no-network ones); ``config``: name → settings;
+        ``seed`` and ``cache`` go to every member built by name."""
         config = config or {}
         backends = installed_offline() if backends is None else backends
-        self.members = [get_discriminative(b, **config.get(b, {})) if isinstance(b, str) else b for b in backends]
+        settings = {"seed": seed, "cache": cache}
+        self.members = [get_discriminative(b, settings, **config.get(b, {})) if isinstance(b, str) else b
+                        for b in backends]
         if not self.members:
             raise ValueError("a hybrid needs at least one member backend")
         self.folds, self.seed = folds, seed
@@ -164,10 +167,12 @@ def installed_offline() -> list[str]:
 
 
 @register_discriminative("offline")
-def offline(**config: Any) -> DiscriminativeBackend:
+def offline(*, seed: int = 0, cache: Any = None, **config: Any) -> DiscriminativeBackend:
     """The best combination that needs no network: the hybrid over the installed no-network backends.
 
-    With only ``cf`` installed it is ``cf`` itself (default settings): there is nothing to combine.
+    With only ``cf`` installed it is ``cf`` itself: there is nothing to combine.
     """
     members = installed_offline()
-    return Hybrid(members, **config) if len(members) > 1 else get_discriminative(members[0])
+    if len(members) > 1:
+        return Hybrid(members, seed=seed, cache=cache, **config)
+    return get_discriminative(members[0], {"seed": seed, "cache": cache}, **config)

@@ -193,6 +193,7 @@ class LLMGenerator(GenerativeBackend):
         max_participants: int = 20,
         similarity: str = "auto",
         progress: bool = False,
+        seed: int = 0,
         **settings: Any,
     ):
         if similarity not in ("auto", "embedding", "ratings"):

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from pnyx.data import InputError
 from pnyx.rules import equal_shares, gsc, monroe, phragmen, thiele  # noqa: F401  (register the rules)
 from pnyx.rules.base import RULES, Rule, RuleResult, register
 
@@ -32,6 +31,4 @@ __all__ = ["RULES", "Rule", "RuleResult", "compute", "register"]
 
 def compute(rule_id: str, U: np.ndarray, k: int, **params: Any) -> RuleResult:
     """Run rule ``rule_id`` on utilities ``U`` (n × m) for a slate of k statements."""
-    if rule_id not in RULES:
-        raise InputError(f"unknown rule {rule_id!r}; known: {', '.join(sorted(RULES))}", field="rule")
     return RULES[rule_id](U, k, **params)

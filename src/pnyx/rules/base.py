@@ -15,6 +15,30 @@ import numpy as np
 import scipy.sparse as sp
 
 from pnyx.data import DEFAULT_APPROVAL_THRESHOLD, InputError
+from pnyx.registry import Registry
+from pnyx.validation import check_k, check_utilities
+
+
+@dataclass
+class Tie:
+    """A tie (or near-tie) met while choosing, and how it was decided.
+
+    ``kind`` ``"candidates"``: several columns reached the round's best score (``tied``, profile
+    or U columns) and ``chosen`` was kept; ``"participants"``: several rows reached the cut-off
+    utility of the matched group (``tied`` rows, ``chosen`` the rows taken). ``values`` holds the
+    secondary criterion per tied entry where one decided it (e.g. distinctive support).
+    """
+
+    round: int | None
+    tied: list[int]
+    chosen: int | list[int]
+    broken_by: str = "lowest column index"
+    kind: str = "candidates"
+    value: float | None = None
+    """The tied score (candidates) or cut-off utility (participants)."""
+    values: dict[int, float] | None = None
+    tolerance: float = 0.0
+    """How far below the best a score still counted as tied (0: exact ties only)."""
 
 
 @dataclass
@@ -27,8 +51,8 @@ class RuleResult:
     k: int
     scores: list[Any] = field(default_factory=list)
     """Per round, the winning score (sequential rules); the optimal objective for optimisation rules."""
-    ties: list[dict[str, Any]] = field(default_factory=list)
-    """Ties met: ``{"round", "tied" (columns), "chosen", "broken_by"}``."""
+    ties: list[Tie] = field(default_factory=list)
+    """Ties met, in the order met."""
     status: str = "ok"
     """``ok`` for sequential rules; the solver's model status for optimisation rules (``optimal``)."""
     info: dict[str, Any] = field(default_factory=dict)
@@ -50,16 +74,14 @@ class Rule:
         return self.fn(U, k, **params)
 
 
-RULES: dict[str, Rule] = {}
+RULES: Registry[Rule] = Registry("rule")
 
 
 def register(rule_id: str, *, approval: bool, exact: bool = False) -> Callable[[RuleFunction], RuleFunction]:
-    """Class the decorated function as rule ``rule_id`` in :data:`RULES`."""
+    """Register the decorated function as rule ``rule_id`` in :data:`RULES`."""
 
     def decorate(fn: RuleFunction) -> RuleFunction:
-        if rule_id in RULES:
-            raise ValueError(f"rule {rule_id!r} is registered twice")
-        RULES[rule_id] = Rule(rule_id, fn, approval, exact)
+        RULES.register(rule_id, approval=approval, exact=exact)(Rule(rule_id, fn, approval, exact))
         return fn
 
     return decorate
@@ -69,25 +91,31 @@ def register(rule_id: str, *, approval: bool, exact: bool = False) -> Callable[[
 
 
 def utilities(U: np.ndarray, k: int, *, allow_nan: bool = True) -> np.ndarray:
-    """U as a float n × m matrix, with k checked against m."""
-    U = np.asarray(U, dtype=float)
-    if U.ndim != 2:
-        raise InputError(f"U must be a 2-D participants × statements matrix, got shape {U.shape}", field="U")
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k must be a positive integer, got {k!r}", field="k")
-    if k > U.shape[1]:
-        raise InputError(f"k = {k} is larger than the number of candidate statements ({U.shape[1]})", field="k")
-    if not allow_nan and np.isnan(U).any():
-        i, j = np.argwhere(np.isnan(U))[0]
-        raise InputError(f"utility of participant {i} for statement {j} is unknown (NaN); this rule needs every "
-                         "utility: fill them with a discriminative backend (pnyx.queries)", field="U")
+    """U as a float n × m matrix (:func:`pnyx.validation.check_utilities`), with k checked against m."""
+    U = check_utilities(U, allow_nan=allow_nan)
+    check_k(k, m=U.shape[1])
     return U
 
 
 def approvals(U: np.ndarray, k: int, threshold: float = DEFAULT_APPROVAL_THRESHOLD) -> np.ndarray:
-    """The approval matrix A = (U ≥ threshold); NaN is not approved."""
+    """The approval matrix: a boolean U as it is, else U ≥ threshold (NaN is not approved).
+
+    Raises
+    ------
+    InputError
+        An integer 0/1 matrix with a threshold above 1: read as utilities it would approve nothing;
+        pass approvals as booleans (or 0/4 utilities), or ``threshold=1``.
+    """
+    dtype = getattr(U, "dtype", None)
+    if dtype == bool:
+        check_k(k, m=np.shape(U)[1] if np.ndim(U) == 2 else 0)
+        return np.asarray(U)
+    if dtype is not None and np.issubdtype(dtype, np.integer) and threshold > 1 and np.isin(U, (0, 1)).all():
+        raise InputError(f"U is a 0/1 integer matrix and no entry reaches the approval threshold {threshold:g}: "
+                         "pass approvals as a boolean matrix (U.astype(bool)), or threshold=1", field="threshold")
+    U = utilities(U, k)
     with np.errstate(invalid="ignore"):
-        return utilities(U, k) >= threshold
+        return U >= threshold
 
 
 def approval_pairs(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,8 +143,10 @@ def lowest(scores: np.ndarray, best: float, *, rtol: float = 0.0, atol: float = 
     return int(tied[0]), tied.tolist()
 
 
-def tie(round_: int | None, tied: list[int], chosen: int, broken_by: str = "lowest column index") -> dict[str, Any]:
-    return {"round": round_, "tied": tied, "chosen": chosen, "broken_by": broken_by}
+def tie(round_: int | None, tied: list[int], chosen: int, broken_by: str = "lowest column index",
+        value: float | None = None) -> Tie:
+    """A :class:`Tie` between candidate columns."""
+    return Tie(round_, [int(j) for j in tied], int(chosen), broken_by, value=None if value is None else float(value))
 
 
 # -- the one MILP helper -------------------------------------------------------------------------

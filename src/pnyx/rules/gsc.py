@@ -14,20 +14,37 @@
   fixed pool the candidate set only changes where j crosses some ⌈c(α)·n/B⌉, so only those j are
   visited.
 
-Ties: between candidates, the lowest column; between participants, the lowest row. Both are
-recorded. Unknown utilities (NaN) count as the lowest possible (−∞): such a participant is never
-counted as a supporter.
+Ties (:class:`~pnyx.rules.base.Tie`, all recorded):
+
+* between candidates, by ``tiebreak``: ``"distinctive"`` (the default) keeps, among the candidates
+  whose score is within ``tolerance`` of the best, the one with the largest *distinctive support* —
+  the mean utility of its matched group minus the mean utility of everyone else — so that each
+  round speaks for a part of the population that the others do not; ``"lowest"`` keeps the lowest
+  column (the order of entry). Any choice among exact ties keeps the paper's guarantee (BJR, its
+  Theorem 1: the argument only uses that the chosen score is the best). A tolerance ε > 0 weakens it
+  to ε-BJR: no coalition of ≥ n/k participants all rate a pool statement more than ε above what each
+  gets from the statement matched to them (``check("bjr", …, d=ε)``).
+* between participants at the cut-off utility of the matched group, those with the lowest mean
+  utility over the round's candidates go first (they have the fewest alternatives left), then the
+  lowest row.
+
+Unknown utilities (NaN) are refused by ``gsc``/``gsc_round``; the budgeted rule counts them as
+the lowest possible (−∞): such a participant is never counted as a supporter.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from pnyx.data import InputError
-from pnyx.rules.base import RuleResult, lowest, register, tie, utilities
+from pnyx.rules.base import RuleResult, Tie, lowest, register, tie, utilities
+from pnyx.validation import check_utilities
+
+TIEBREAKS = ("distinctive", "lowest")
+_EXACT = 1e-9  # scores this close (relative) are the same number up to float noise
 
 
 def round_sizes(n: int, k: int) -> list[int]:
@@ -43,54 +60,116 @@ class GSCRound:
     """Its r-th largest utility among the unmatched."""
     matched: np.ndarray
     """The r participants matched to it (row indices, by decreasing utility)."""
-    ties: list[dict[str, Any]] = field(default_factory=list)
+    ties: list[Tie] = field(default_factory=list)
     scores: np.ndarray | None = None
     """Every column's score this round."""
+    distinctive: dict[int, float] = field(default_factory=dict)
+    """Distinctive support of each candidate within ``tolerance`` of the best (column → value)."""
 
 
-def _top(values: np.ndarray, rows: np.ndarray, r: int) -> tuple[np.ndarray, dict[str, Any] | None]:
-    """The r ≥ 1 rows with the largest values (ties: lowest row), and the participant tie at the cut, if any."""
-    order = np.argsort(-values, kind="stable")
-    chosen, cut = rows[order[:r]], values[order[r - 1]]
-    if r < values.size and values[order[r]] == cut:
-        return chosen, {"participants_tied": rows[values == cut].tolist(), "value": float(cut),
-                        "chosen": np.sort(chosen[values[order[:r]] == cut]).tolist(), "broken_by": "lowest row index"}
-    return chosen, None
+def _top(values: np.ndarray, rows: np.ndarray, r: int, alternatives: np.ndarray) -> tuple[np.ndarray, Tie | None]:
+    """The r ≥ 1 rows with the largest values, and the participant tie at the cut, if any.
 
-
-def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int) -> GSCRound:
-    """One round of the GSC rule: the column of U with the largest r-th highest utility among the
-    ``unmatched`` rows, and its r unmatched rows with the highest utility for it.
-
-    ``U`` is n × m with every utility known (fill unknown ones with a discriminative backend,
-    :mod:`pnyx.queries`), ``unmatched`` a boolean mask of length n with at least r entries set, r ≥ 1.
+    At the cut, rows with fewer ``alternatives`` (lower is first), then lower rows, are taken.
     """
-    U = np.asarray(U, dtype=float)
+    u = values.size
+    cut = np.partition(values, u - r)[u - r]
+    above = np.flatnonzero(values > cut)
+    at = np.flatnonzero(values == cut)
+    need = r - above.size
+    at_cut = None
+    if at.size > need:
+        order = np.lexsort((rows[at], alternatives[at]))
+        take = at[order[:need]]
+        at_cut = Tie(None, rows[at].tolist(), np.sort(rows[take]).tolist(),
+                     "fewest alternatives (lowest mean utility over the candidates), then lowest row",
+                     kind="participants", value=float(cut))
+    else:
+        take = at
+    chosen = np.concatenate([above[np.argsort(-values[above], kind="stable")], np.sort(take)])
+    return rows[chosen], at_cut
+
+
+def distinctive_support(U: np.ndarray, group: np.ndarray, column: int) -> float:
+    """Mean utility for ``column`` inside ``group`` minus the mean over every other row of U (the
+    group's mean alone when the group is everyone)."""
+    inside = U[group, column]
+    rest = U.shape[0] - group.size
+    if rest == 0:
+        return float(inside.mean())
+    return float(inside.mean() - (np.nansum(U[:, column]) - inside.sum()) / rest)
+
+
+def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float = 0.0,
+              tiebreak: str = "distinctive", repeated: np.ndarray | None = None) -> GSCRound:
+    """One round of the GSC rule (Fish et al., arXiv 2309.01291, §4).
+
+    Parameters
+    ----------
+    U
+        n × m utilities, every entry of the unmatched rows known (fill unknown ones with a
+        discriminative backend, :mod:`pnyx.queries`).
+    unmatched
+        Boolean mask of length n with at least r entries set.
+    r
+        Participants to match this round (≥ 1).
+    tolerance
+        Candidates whose score is within this of the best are near-ties, decided by ``tiebreak``.
+    tiebreak
+        ``"distinctive"`` or ``"lowest"`` (see the module docstring).
+    repeated
+        Boolean mask of columns already on the slate: among near-ties a column not yet on it wins.
+
+    Returns
+    -------
+    GSCRound
+        The column with the largest r-th highest utility among the unmatched rows, its r unmatched
+        rows with the highest utility for it, every column's score and the ties met.
+
+    Raises
+    ------
+    InputError
+        A malformed matrix or mask, r out of range, or an unknown utility among the unmatched rows.
+    """
     unmatched = np.asarray(unmatched, dtype=bool)
+    U = check_utilities(U, allow_nan=False, rows=unmatched)
     rows = np.flatnonzero(unmatched)
-    if U.ndim != 2 or U.shape[1] == 0 or unmatched.shape != (U.shape[0],):
-        raise InputError(f"gsc_round needs an n × m matrix (m ≥ 1) and a mask of length n; got {U.shape} and "
-                         f"{unmatched.shape}", field="U")
+    if unmatched.shape != (U.shape[0],):
+        raise InputError(f"gsc_round needs a mask of length n = {U.shape[0]}; got {unmatched.shape}", field="unmatched")
     if not 1 <= r <= rows.size:
         raise InputError(f"round size r = {r} must be between 1 and the {rows.size} unmatched participants", field="r")
+    if tiebreak not in TIEBREAKS:
+        raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
     sub = U[rows]
-    if np.isnan(sub).any():
-        i, j = np.argwhere(np.isnan(sub))[0]
-        raise InputError(f"utility of participant {rows[i]} for statement {j} is unknown (NaN); GSC needs every "
-                         "utility: fill them with a discriminative backend (pnyx.queries)", field="U")
-    # sorting rows of the transpose: robust where np.partition slows down (mostly equal values)
-    scores = np.sort(np.ascontiguousarray(sub.T), axis=1)[:, rows.size - r]
-    c, tied = lowest(scores, scores.max())
-    ties = [tie(None, tied, c)] if len(tied) > 1 else []
-    matched, at_cut = _top(sub[:, c], rows, r)
+    u = rows.size
+    scores = np.partition(sub, u - r, axis=0)[u - r]
+    best = float(scores.max())
+    near = np.flatnonzero(scores >= best - tolerance - _EXACT * (1.0 + abs(best)))
+    alternatives = sub.mean(axis=1)
+    groups = {}
+    for c in near if tiebreak == "distinctive" or near.size == 1 else near[:1]:
+        groups[int(c)] = _top(sub[:, c], rows, r, alternatives)
+    distinct = {c: distinctive_support(U, g, c) for c, (g, _) in groups.items()} if tiebreak == "distinctive" else {}
+    if near.size == 1 or tiebreak == "lowest":
+        c = int(near[0])
+    else:
+        fresh = np.ones(U.shape[1], bool) if repeated is None else ~np.asarray(repeated, bool)
+        c = max(groups, key=lambda j: (bool(fresh[j]), round(distinct[j], 9), -j))
+    ties: list[Tie] = []
+    if near.size > 1:
+        how = ("lowest column index" if tiebreak == "lowest" else
+               "a column not yet on the slate, then the largest distinctive support, then the lowest column")
+        ties.append(Tie(None, near.tolist(), c, how, value=best, values=distinct or None, tolerance=float(tolerance)))
+    matched, at_cut = groups[c]
     if at_cut:
         ties.append(at_cut)
-    return GSCRound(c, float(scores[c]), matched, ties, scores)
+    return GSCRound(c, float(scores[c]), matched, ties, scores, distinct)
 
 
 @register("gsc", approval=False)
-def gsc(U: np.ndarray, k: int) -> RuleResult:
-    """The Generative Social Choice round rule over a fixed pool of candidate statements (cardinal utilities)."""
+def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "distinctive") -> RuleResult:
+    """The Generative Social Choice round rule over a fixed pool of candidate statements (cardinal
+    utilities): k rounds of :func:`gsc_round`, each column chosen at most once."""
     U = utilities(U, k, allow_nan=False)
     n, m = U.shape
     if k > n:
@@ -100,15 +179,17 @@ def gsc(U: np.ndarray, k: int) -> RuleResult:
     available = np.arange(m)
     slate: list[int] = []
     scores: list[float] = []
-    ties: list[dict] = []
+    ties: list[Tie] = []
     for t, r in enumerate(round_sizes(n, k)):
-        step = gsc_round(U[:, available], unmatched, r)
+        step = gsc_round(U[:, available], unmatched, r, tolerance=tolerance, tiebreak=tiebreak)
         c = int(available[step.candidate])
         for entry in step.ties:
-            entry["round"] = t
-            if "tied" in entry:
-                entry["tied"] = available[entry["tied"]].tolist()
-                entry["chosen"] = c
+            entry.round = t
+            if entry.kind == "candidates":
+                entry.tied = available[entry.tied].tolist()
+                entry.chosen = c
+                if entry.values:
+                    entry.values = {int(available[j]): v for j, v in entry.values.items()}
         ties += step.ties
         slate.append(c)
         scores.append(step.score)
@@ -148,7 +229,7 @@ def gsc_budgeted(
     chosen = np.zeros(m, dtype=bool)
     slate: list[int] = []
     scores: list[int] = []
-    ties: list[dict] = []
+    ties: list[Tie] = []
     rounds: list[dict] = []
     spent = 0.0
     for level in levels:
@@ -164,9 +245,10 @@ def gsc_budgeted(
                 if len(tied) > 1:
                     ties.append(tie(len(slate), tied, a))
                 rows = np.flatnonzero(unmatched & (U[:, a] >= level))
-                group, at_cut = _top(U[rows, a], rows, int(need[a]))
+                group, at_cut = _top(U[rows, a], rows, int(need[a]), np.zeros(rows.size))
                 if at_cut:
-                    ties.append({"round": len(slate), **at_cut})
+                    at_cut.round, at_cut.broken_by = len(slate), "lowest row index"
+                    ties.append(at_cut)
                 unmatched[group] = False
                 assignment[group] = len(slate)
                 chosen[a] = True
