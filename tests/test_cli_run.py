@@ -43,12 +43,12 @@ def test_slate_json_uses_the_datas_ids_and_lists_supporters(first_run):
     with (EXAMPLE / "comments.csv").open() as f:
         comments = {row["comment-id"]: row["comment-body"] for row in csv.DictReader(f)}
     supporters = [p for s in slate["statements"] for p in s["supporters"]]
-    assert len(slate["statements"]) == 5
+    assert sum(s["seats"] for s in slate["statements"]) == 5
     for s in slate["statements"]:
         assert set(s) >= {"id", "text", "source", "supporters"}
         if s["source"] == "data":
             assert comments[s["id"]].split() == s["text"].split()
-    assert len(supporters) == len(set(supporters)) == 536
+    assert len(supporters) == len(set(supporters)) == 529  # 536 less the 7 who never voted
 
 
 def test_assignment_csv_covers_everyone_in_balanced_groups(first_run):
@@ -56,9 +56,12 @@ def test_assignment_csv_covers_everyone_in_balanced_groups(first_run):
     with (out / "assignment.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["participant", "statement", "utility", "observed"]
-    assert len({r["participant"] for r in rows}) == len(rows) == 536
+    assert len({r["participant"] for r in rows}) == len(rows) == 529
     sizes = Counter(r["statement"] for r in rows)
-    assert len(sizes) == 5 and set(sizes.values()) <= {536 // 5, -(-536 // 5)}
+    seats = {s["id"]: s["seats"] for s in json.loads((out / "slate.json").read_text())["statements"]}
+    assert sum(seats.values()) == 5 and set(sizes) == set(seats)
+    for sid, size in sizes.items():  # every seat holds ⌊n/k⌋ or ⌈n/k⌉ participants
+        assert seats[sid] * (529 // 5) <= size <= seats[sid] * -(-529 // 5)
     assert all(0.0 <= float(r["utility"]) <= 4.0 for r in rows)
     assert {r["observed"] for r in rows} <= {"True", "False"}
 
@@ -94,7 +97,7 @@ def test_budgeted_run_keeps_the_word_budget_and_audits_cbjr(tmp_path):
     assert sum(len(s["text"].split()) for s in slate["statements"]) <= 60
     assert audit["cbjr"]["words"] <= 60 and isinstance(audit["cbjr"]["satisfied"], bool)
     with (out / "assignment.csv").open() as f:
-        assert len(list(csv.DictReader(f))) == 536
+        assert len(list(csv.DictReader(f))) == 529
 
 
 def test_bad_input_fails_before_anything_runs(tmp_path):

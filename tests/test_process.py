@@ -58,7 +58,7 @@ def test_fixed_pool_process_is_the_gsc_rule(n, k, seed):
     texts = [f"statement {c}" for c in "ABCDEFG"]
     table = random_table(rng, n, texts)
     result = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table),
-                                      generators=[ListGenerator([texts])], seed=seed)
+                                      generators=[ListGenerator([texts])], seed=seed, seats=False)
     from pnyx.rules import compute
 
     U = np.column_stack([table[t] for t in texts])
@@ -114,12 +114,18 @@ def test_fresh_candidates_only_choose_among_the_rounds_new_ones():
     # round 1 proposes "old" and "other" and chooses "old"; round 2 proposes only the weaker "new"
     rounds = [["old", "other"], ["new"]]
     kept = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table),
-                                    generators=[ListGenerator(rounds)], keep_candidates=True)
+                                    generators=[ListGenerator(rounds)], keep_candidates=True, seats=False)
     fresh = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table),
-                                     generators=[ListGenerator(rounds)], keep_candidates=False)
+                                     generators=[ListGenerator(rounds)], keep_candidates=False, seats=False)
     assert [s.text for s in kept.statements] == ["old", "other"]
     assert [s.text for s in fresh.statements] == ["old", "new"]
     assert kept.rounds[1].pool != fresh.rounds[1].pool
+    # with seats (the default) everyone's favourite takes the second seat too: nobody would rather have
+    # another statement than the one they are matched to
+    seated = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table),
+                                      generators=[ListGenerator(rounds)])
+    assert [s.text for s in seated.statements] == ["old", "old"] and seated.rounds[1].repeat
+    assert seated.distinct == [seated.slate[0]]
 
 
 def test_unknown_utilities_fail_clearly():
@@ -183,17 +189,80 @@ def test_evaluate_slate_counts_the_assigned_ratings_and_who_is_left_out():
         evaluate_slate(profile, ["A", "Z"])
 
 
-def test_audit_says_when_the_bjr_witness_is_a_full_slate_statement():
+def test_seats_remove_the_bjr_violation_of_a_statement_wanted_by_more_than_its_places():
     from pnyx.assignment import balanced
-    from pnyx.process import audit
+    from pnyx.audit import audit
 
-    # 6 people, k = 2: everyone loves A, nobody else is liked; A takes 3, the other 3 get B (utility 0)
+    # 6 people, k = 2: everyone loves A, nobody else is liked; chosen once, A takes 3 and the other 3 get
+    # B (utility 0) while all six would rather have A: a BJR violation on the slate statement A
     table = {"A": np.full(6, 4.0), "B": np.zeros(6), "C": np.zeros(6)}
-    result = generative_social_choice(empty_profile(6), 2, discriminative=TableBackend(table),
-                                      generators=[ListGenerator([["A", "B", "C"]])])
+    gen = lambda: [ListGenerator([["A", "B", "C"]])]  # noqa: E731
+    once = generative_social_choice(empty_profile(6), 2, discriminative=TableBackend(table), generators=gen(),
+                                    seats=False)
+    checked = audit(once, balanced(once.utilities, once.slate))
+    witness = checked.bjr.witness
+    assert not checked.bjr.satisfied and checked.bjr.meaningful
+    assert witness.statement == once.profile.statements[once.slate[0]].id and witness.on_slate
+    assert len(witness.coalition) == 3 and set(witness.coalition) <= set(once.profile.participant_ids)
+    assert f"statement {witness.statement} at least" in checked.bjr.sentence(3)  # ids, not column indices
+    assert "wanted by more people than its seats" in checked.bjr.sentence(3)
+    # the default gives A both seats, and the process's own audit holds
+    seated = generative_social_choice(empty_profile(6), 2, discriminative=TableBackend(table), generators=gen())
+    checked = audit(seated, balanced(seated.utilities, seated.slate))
+    assert seated.slate == [seated.slate[0]] * 2 and checked.bjr.satisfied and checked.seats == {"list-r1-1": 2}
+    assert checked.to_json()["bjr"]["satisfied"] is True
+
+
+def test_constant_utilities_get_no_green_verdict():
+    from pnyx.assignment import balanced
+    from pnyx.audit import audit
+
+    table = {t: np.full(5, 2.0) for t in "ABC"}
+    result = generative_social_choice(empty_profile(5), 2, discriminative=TableBackend(table),
+                                      generators=[ListGenerator([list("ABC")])])
     checked = audit(result, balanced(result.utilities, result.slate))
-    witness = checked["bjr"]["witness"]
-    assert not checked["bjr"]["satisfied"]
-    assert witness["statement"] == result.profile.statements[result.slate[0]].id and witness["on_slate"]
-    assert len(witness["coalition"]) == 3
-    assert f"statement {witness['statement']} at least" in witness["detail"]  # ids, not column indices
+    assert not checked.bjr.meaningful and not checked.ejr.meaningful
+    assert "not assessed" in checked.bjr.sentence(2.5)
+    assert any("same number" in c for c in checked.caveats)
+
+
+def vote_profile(votes: dict[str, list[int]], meta: tuple[str, ...] = ()) -> Profile:
+    """Participants p0.. voting on statements named by the keys (1 agree, −1 disagree, 0 pass, None unseen)."""
+    n = len(next(iter(votes.values())))
+    participants = [Participant(f"p{i}") for i in range(n)]
+    statements = [Statement(sid, f"text of {sid}") for sid in votes]
+    judgments = [Judgment(f"p{i}", sid, v) for sid, col in votes.items() for i, v in enumerate(col) if v is not None]
+    return Profile.from_judgments(participants, statements, judgments, "vote", info={"meta_comments": list(meta)})
+
+
+def test_meta_excluded_and_barely_judged_statements_do_not_compete():
+    from pnyx.process import PoolPolicy
+
+    class Observed(DiscriminativeBackend):
+        name = "observed-or-pass"
+
+        def predict(self, profile, participants=None, statements=None):
+            rows = np.arange(profile.n) if participants is None else np.asarray(participants)
+            cols = np.arange(profile.m) if statements is None else np.asarray(statements)
+            return Prediction(np.full((len(rows), len(cols)), 2.0), rows, cols, backend=self.name)
+
+    # "meta" is agreed by all, "one" by a single voter (predicted agree for the rest would not help it),
+    # "a" and "b" by two camps
+    votes = {"meta": [1] * 8, "one": [1] + [None] * 7, "a": [1, 1, 1, 1, -1, -1, 0, -1],
+             "b": [-1, -1, 0, -1, 1, 1, 1, 1]}
+    profile = vote_profile(votes, meta=("meta",))
+    run = lambda **kw: generative_social_choice(profile, 2, discriminative=Observed(),  # noqa: E731
+                                                generators=[ListGenerator([[]])], **kw)
+    result = run()
+    assert sorted(result.profile.statements[j].id for j in result.slate) == ["a", "b"]
+    assert result.pool_report.excluded == {"meta statement": ["meta"]} and not result.eligible[0]
+    # allowed to compete, the platitude ties with "a" at 4 for four participants and loses on distinctive
+    # support (0 against 3.5: the camp agrees with "a", the others mostly do not)
+    with_meta = run(policy=PoolPolicy(include_meta=True))
+    assert with_meta.eligible[0] and with_meta.rounds[0].distinctive[0] == 0.0
+    assert with_meta.profile.statements[with_meta.slate[0]].id == "a"
+    strict = run(policy=PoolPolicy(min_support=2))
+    assert strict.pool_report.excluded["fewer than 2 observed approvals"] == ["one"]
+    excluded = run(policy=PoolPolicy(exclude=frozenset({"a"})))
+    assert "a" not in [excluded.profile.statements[j].id for j in excluded.slate]
+    assert excluded.pool_report.excluded["excluded by id"] == ["a"]

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -56,39 +57,60 @@ def validate(
 @app.command()
 def run(
     data: Path = typer.Argument(..., help="A data file or folder (pnyx JSONL, Polis export, CSV, abcvoting YAML, PrefLib)."),
-    k: int = typer.Option(..., "-k", "--k", min=1, help="Number of statements in the slate."),
+    k: int = typer.Option(..., "-k", "--k", min=1, help="Number of seats on the slate."),
     budget: Optional[int] = typer.Option(None, "--budget", min=1,
                                          help="Word budget for the whole slate (budgeted GSC, arXiv 2505.22939)."),
-    backend: str = typer.Option("offline", "--backend", help="Discriminative backend: offline, cf, text, hybrid, llm."),
+    backend: str = typer.Option("offline", "--backend",
+                                help="Discriminative backend: offline, cf, text, similarity, hybrid, llm."),
     generators: Optional[str] = typer.Option(None, "--generators",
                                              help="Generative backends, comma-separated (default: by data and LLM setup)."),
     rule: str = typer.Option("gsc", "--rule", help="gsc, gsc-budgeted, or a classical rule over a fixed pool (pav, equal-shares, ...)."),
     out: Path = typer.Option(Path("pnyx-out"), "--out", help="Folder for slate.json, assignment.csv, audit.json, report.html."),
-    seed: int = typer.Option(0, "--seed", help="Seed for every random choice."),
+    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed for every random choice."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Model-call cache (default: OUT/cache.sqlite)."),
     fresh_candidates: bool = typer.Option(False, "--fresh-candidates", help="Choose only among each round's new candidates."),
     accuracy: bool = typer.Option(True, "--accuracy/--no-accuracy", help="Measure the backend's accuracy on this data."),
+    tie_tolerance: float = typer.Option(0.0, "--tie-tolerance", min=0.0, max=4.0,
+                                        help="Scores within this of the best are near-ties (guarantee: ε-BJR)."),
+    tiebreak: str = typer.Option("distinctive", "--tiebreak", help="distinctive (default) or lowest (order of entry)."),
+    distinct: bool = typer.Option(False, "--distinct", help="Choose every statement at most once (no extra seats)."),
+    exclude_statements: Optional[str] = typer.Option(None, "--exclude-statements",
+                                                     help="Statement ids that never compete: a comma-separated list or a file."),
+    exclude_participants: Optional[str] = typer.Option(None, "--exclude-participants",
+                                                       help="Participant ids to leave out (e.g. ids-to-toss.csv): a list or a file."),
+    include_meta: bool = typer.Option(False, "--include-meta", help="Let meta statements (Polis is-meta) compete."),
+    min_support: Optional[int] = typer.Option(None, "--min-support", min=0,
+                                              help="Observed approvals a data statement needs to compete (default ⌈⌈n/k⌉/10⌉; 0: off)."),
+    silent_authors: bool = typer.Option(False, "--count-silent-participants",
+                                        help="Count participants with no judgment (e.g. authors who never voted)."),
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pnyx.io import load
-    from pnyx.process import ProcessError
-    from pnyx.process import run as run_process
-    from pnyx.queries import DISCRIMINATIVE, GENERATIVE, load_builtins
+    from pnyx.io import load, read_ids
+    from pnyx.pipeline import run as run_pipeline
+    from pnyx.process import PoolPolicy, ProcessError
+    from pnyx.queries import DISCRIMINATIVE, GENERATIVE
     from pnyx.queries.cache import Cache
     from pnyx.report import write_outputs
     from pnyx.rules import RULES
+    from pnyx.rules.gsc import TIEBREAKS
 
     try:
-        profile = load(data)
-        load_builtins()
         names = None if generators is None else [g.strip() for g in generators.split(",") if g.strip()]
-        for kind, registry, asked in (("rule", RULES, [rule]), ("backend", DISCRIMINATIVE, [backend]),
-                                      ("generator", GENERATIVE, names or [])):
-            for name in asked:
-                if name not in registry:
-                    raise InputError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}", field=f"--{kind}")
+        RULES.check(rule)
+        DISCRIMINATIVE.check(backend)
+        for name in names or []:
+            GENERATIVE.check(name)
+        if tiebreak not in TIEBREAKS:
+            raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="--tiebreak")
+        profile = load(data)
+        policy = PoolPolicy(
+            exclude=frozenset(read_ids(exclude_statements, profile.statement_ids, what="statement",
+                                       option="--exclude-statements") if exclude_statements else ()),
+            include_meta=include_meta, min_support=min_support)
+        excluded_ids = (read_ids(exclude_participants, profile.participant_ids, what="participant",
+                                 option="--exclude-participants") if exclude_participants else [])
         if not 1 <= k <= profile.n:
             raise InputError(f"-k must be between 1 and the number of participants ({profile.n}), got {k}", field="-k")
     except InputError as exc:
@@ -103,23 +125,32 @@ def run(
             bars.update(tasks[phase], completed=done, total=total)
 
         try:
-            result = run_process(profile, k, backend=backend, generators=names, rule=rule, budget=budget,
-                                 keep_candidates=not fresh_candidates, seed=seed,
-                                 cache=Cache(cache or out / "cache.sqlite"), measure_accuracy=accuracy,
-                                 progress=progress)
+            result = run_pipeline(profile, k, backend=backend, generators=names, rule=rule, budget=budget,
+                                  keep_candidates=not fresh_candidates, seats=not distinct, tolerance=tie_tolerance,
+                                  tiebreak=tiebreak, policy=policy, exclude_participants=excluded_ids,
+                                  silent_authors=silent_authors, seed=seed,
+                                  cache=Cache(cache or out / "cache.sqlite"), measure_accuracy=accuracy,
+                                  progress=progress)
             progress("report", 0, 1)
             paths = write_outputs(result, out)
             progress("report", 1, 1)
         except (ProcessError, InputError, ValueError) as exc:
             fail(exc)
-    for s, (st, members) in enumerate(zip(result.result.statements, result.result.supporters), start=1):
-        console.print(f"{s}. [dim]({len(members)} participants, {escape(st.id)})[/] {escape(st.text)}", highlight=False)
-    bjr = "holds" if result.audit["bjr"]["satisfied"] else "violated"
-    console.print(f"BJR {bjr} on the utilities used.", highlight=False)
-    if "cbjr" in result.audit:
-        c = result.audit["cbjr"]
-        console.print(f"cBJR {'holds' if c['satisfied'] else 'violated'}; the slate uses {c['words']} of "
-                      f"{c['budget']} words.", highlight=False)
+    audit, res = result.audit, result.result
+    for s, j in enumerate(res.distinct, start=1):
+        st = res.profile.statements[j]
+        seats = [t for t, c in enumerate(res.slate) if c == j]
+        extra = f", {len(seats)} seats" if len(seats) > 1 else ""
+        members = int(np.isin(result.matching, seats).sum())
+        console.print(f"{s}. [dim]({members} participants{extra}, {escape(st.id)})[/] {escape(st.text)}", highlight=False)
+    for caveat in audit.caveats:
+        console.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False, soft_wrap=True)
+    console.print(f"On the utilities used: {audit.bjr.sentence(res.profile.n / len(res.slate))}", highlight=False,
+                  soft_wrap=True)
+    if audit.cbjr is not None:
+        c = audit.cbjr
+        console.print(f"cBJR {'holds' if c.satisfied else 'violated'}; the slate uses {c.params['words']} of "
+                      f"{c.params['budget']} words.", highlight=False)
     for name in ("slate.json", "assignment.csv", "audit.json"):
         console.print(f"{name.split('.')[0]}: {escape(str(paths[name]))}", highlight=False, soft_wrap=True)
     console.print(f"report: {escape(str(paths['report.html']))}", highlight=False, soft_wrap=True)
@@ -163,14 +194,11 @@ _BACKEND_HELP = "Discriminative backend: offline (default: the best no-network c
 _CACHE_HELP = "Model-call cache (SQLite; a killed run resumes from it without repeating calls)."
 
 
-def _backend(name: str, cache: Path):
+def _backend(name: str, cache: Path, seed: int = 0):
     from pnyx.queries import get_discriminative
     from pnyx.queries.cache import Cache
 
-    try:
-        return get_discriminative(name, {"cache": Cache(cache)})
-    except KeyError as exc:
-        fail(InputError(exc.args[0], field="--backend"))
+    return get_discriminative(name, {"cache": Cache(cache), "seed": seed})
 
 
 @app.command()
@@ -195,7 +223,7 @@ def evaluate(
         fail(InputError(f"unknown protocol {protocol!r}; choose statement-held-out or vote-held-out", field="--protocol"))
     try:
         profile = load(data)
-        model = _backend(backend, cache)
+        model = _backend(backend, cache, seed)
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task(f"{protocol} ({backend})", total=None)
             on_fold = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731

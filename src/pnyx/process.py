@@ -7,33 +7,47 @@ statement whose r-th highest utility among the unmatched is largest; match those
 it. With n = qk + p the first p rounds match ⌈n/k⌉ participants and the others ⌊n/k⌋, so the matching
 is balanced and covers everyone.
 
+Choices this module makes on purpose (all recorded in the result):
+
+* **Near-ties** among candidates (exact, or within ``tolerance``) go to the statement with the largest
+  distinctive support, so that each round speaks for a different part of the population; exact ties
+  leave BJR intact, a tolerance ε gives ε-BJR (:mod:`pnyx.rules.gsc`).
+* **Seats.** A statement already on the slate stays in the pool: the paper's generative query may
+  return it again, and its argument for BJR needs that. Chosen again, it takes another *seat* (another
+  group of ⌈n/k⌉ or ⌊n/k⌋ participants); fresh statements win near-ties against it. With
+  ``seats=False`` every statement is chosen once, and a statement wanted by more people than its
+  places can then violate BJR (the audit says so).
+* **The pool.** The data's own statements are always in it (their unknown utilities predicted once,
+  up front), except those that should not compete (:class:`PoolPolicy`): meta statements
+  (demographic questions; Polis ``is-meta``), statements excluded by id, and data statements with
+  fewer observed approvals than ``min_support`` (a statement almost nobody judged cannot win on
+  predictions alone). Seed statements compete like any other.
+
 Budgeted (a word budget B; statement cost = words): each round generates for the participants the
 budgeted GSC rule (``gsc-budgeted`` of :mod:`pnyx.rules`) leaves unmatched on the pool so far, asking
-for statements of at most ``min(u, ⌈n/k⌉)·B/n`` words (u unmatched) — the length that many
-supporters pay for — and the rule is rerun on the grown pool; the last run's slate is the result.
+for statements of at most ``min(u, ⌈n/k⌉)·B/n`` words (u unmatched), and the rule is rerun on the
+grown pool; the last run's slate is the result. Any other rule of :mod:`pnyx.rules` runs once over a
+fixed pool (the data's statements and one generation round for everyone), for comparison.
 
-The data's own statements are always in the pool (their unknown utilities predicted once, up front):
-on vote data they are the participants' own statements, so the offline default runs a complete
-process on the imputed matrix. Observed judgments always win over predictions (:meth:`pnyx.queries.base.Prediction.apply` keeps
+Observed judgments always win over predictions (:meth:`pnyx.queries.base.Prediction.apply` keeps
 them). Utilities still unknown after prediction are an error, never silently 0.
 
-:func:`generative_social_choice` is the pure core (a profile and backends in, a
-:class:`ProcessResult` out); :func:`run` builds the backends by name, runs the core and computes the
-audit; :mod:`pnyx.report` writes the outputs.
+:func:`generative_social_choice` is pure (a profile and backend objects in, a :class:`ProcessResult`
+out); :mod:`pnyx.pipeline` builds the backends by name and :mod:`pnyx.audit` checks the result.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from pnyx.data import DEFAULT_APPROVAL_THRESHOLD, Profile, Statement
+from pnyx.data import InputError, Profile, Statement
 from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend
-from pnyx.rules.gsc import round_sizes
+from pnyx.rules.base import Tie
+from pnyx.rules.gsc import TIEBREAKS, gsc_round, round_sizes
 
 Progress = Callable[[str, int, int], None]
 """``progress(phase, completed, total)``, called as each phase advances."""
@@ -41,6 +55,70 @@ Progress = Callable[[str, int, int], None]
 
 class ProcessError(RuntimeError):
     """The process cannot go on (e.g. utilities a backend could not predict, no candidates)."""
+
+
+@dataclass(frozen=True)
+class PoolPolicy:
+    """Which of the data's statements may compete.
+
+    ``min_support`` None means the default, :func:`default_min_support`; 0 turns the check off.
+    """
+
+    exclude: frozenset[str] = frozenset()
+    """Statement ids that never compete (e.g. from ``--exclude-statements``)."""
+    include_meta: bool = False
+    """Let meta statements (``profile.info["meta_comments"]``, Polis ``is-meta``) compete."""
+    min_support: int | None = None
+
+
+def default_min_support(n: int, k: int) -> int:
+    """Observed approvals a data statement needs to compete: a tenth of a round's group, ⌈⌈n/k⌉/10⌉.
+
+    536 participants, k = 5: 11; k = 10: 6; 26 participants, k = 5: 1.
+    """
+    return max(1, math.ceil(math.ceil(n / k) / 10))
+
+
+@dataclass
+class PoolReport:
+    """The data statements left out of the pool and why."""
+
+    excluded: dict[str, list[str]] = field(default_factory=dict)
+    """Reason → statement ids."""
+    min_support: int = 0
+
+    def reason_of(self, sid: str) -> str | None:
+        return next((why for why, ids in self.excluded.items() if sid in ids), None)
+
+
+def eligible_columns(profile: Profile, k: int, policy: PoolPolicy) -> tuple[np.ndarray, PoolReport]:
+    """Boolean mask of the profile's statements allowed to compete, and what was left out.
+
+    ``min_support`` counts observed approvals (utility ≥ the scale's approval threshold) and applies to
+    data statements only where the profile observes anything; generated statements have no observed
+    judgments by nature and are always eligible.
+    """
+    ok = np.ones(profile.m, dtype=bool)
+    report = PoolReport()
+    ids = profile.statement_ids
+    meta = set() if policy.include_meta else {str(s) for s in profile.info.get("meta_comments", [])}
+    need = default_min_support(profile.n, k) if policy.min_support is None else int(policy.min_support)
+    with np.errstate(invalid="ignore"):
+        support = (profile.observed & (profile.utilities >= profile.scale.approval)).sum(axis=0)
+    checks = [
+        ("meta statement", np.array([sid in meta for sid in ids], dtype=bool)),
+        ("excluded by id", np.array([sid in policy.exclude for sid in ids], dtype=bool)),
+    ]
+    if need > 0 and profile.observed.any():
+        from_data = np.array([s.source == "data" for s in profile.statements], dtype=bool)
+        checks.append((f"fewer than {need} observed approvals", from_data & (support < need)))
+        report.min_support = need
+    for reason, hit in checks:
+        hit = hit & ok
+        if hit.any():
+            report.excluded[reason] = [ids[j] for j in np.flatnonzero(hit)]
+            ok &= ~hit
+    return ok, report
 
 
 @dataclass
@@ -63,7 +141,14 @@ class RoundLog:
     scores: dict[int, float] = field(default_factory=dict)
     """``gsc``: column → its score this round."""
     matched: list[int] = field(default_factory=list)
-    ties: list[dict[str, Any]] = field(default_factory=list)
+    ties: list[Tie] = field(default_factory=list)
+    """Ties met, in profile columns (candidates) and rows (participants)."""
+    distinctive: dict[int, float] = field(default_factory=dict)
+    """``gsc``: distinctive support of the candidates that tied with the chosen one."""
+    repeat: bool = False
+    """``gsc``: the chosen statement was already on the slate and takes another seat."""
+    unmatched_mask: np.ndarray | None = None
+    """``gsc``: who was unmatched at the start of the round (for the audit's near-tie band)."""
 
 
 @dataclass
@@ -73,26 +158,43 @@ class ProcessResult:
     profile: Profile
     """Data statements plus every candidate proposed, with the utilities used (observed or predicted)."""
     slate: list[int]
-    """Column indices of ``profile`` in selection order."""
+    """Column of ``profile`` of each seat, in selection order; a column repeats when its statement holds
+    several seats."""
     matching: np.ndarray
-    """Slate position each participant was matched to by the process (−1: unmatched, budgeted only)."""
+    """Seat each participant was matched to by the process (−1: unmatched, budgeted only)."""
     rule: str
     seed: int
     rounds: list[RoundLog] = field(default_factory=list)
+    eligible: np.ndarray | None = None
+    """Boolean mask over ``profile``'s columns: the statements that could compete."""
+    pool_report: PoolReport = field(default_factory=PoolReport)
+    tolerance: float = 0.0
+    tiebreak: str = "distinctive"
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def statements(self) -> list[Statement]:
+        """The statement of each seat."""
         return [self.profile.statements[j] for j in self.slate]
 
     @property
     def supporters(self) -> list[list[int]]:
-        """Participant indices matched to each slate position."""
+        """Participant indices matched to each seat."""
         return [np.flatnonzero(self.matching == s).tolist() for s in range(len(self.slate))]
+
+    @property
+    def distinct(self) -> list[int]:
+        """The slate's columns, each once, in order of first selection."""
+        return list(dict.fromkeys(self.slate))
 
     @property
     def utilities(self) -> np.ndarray:
         return self.profile.utilities
+
+    @property
+    def complete(self) -> bool:
+        """Whether the process's matching covers every participant (not so for the budgeted process)."""
+        return bool((self.matching >= 0).all())
 
 
 def _normalise(text: str) -> str:
@@ -114,6 +216,8 @@ class _Pool:
         cols: list[int] = []
         new: list[Statement] = []
         for c in candidates:
+            if not c.text.strip():
+                continue
             j = self.by_id.get(c.statement_id) if c.statement_id is not None else None
             if j is None:
                 j = self.by_text.get(_normalise(c.text))
@@ -164,34 +268,71 @@ def generative_social_choice(
     rule: str = "gsc",
     budget: int | None = None,
     keep_candidates: bool = True,
+    seats: bool = True,
+    tolerance: float = 0.0,
+    tiebreak: str = "distinctive",
+    policy: PoolPolicy = PoolPolicy(),
     seed: int = 0,
     progress: Progress | None = None,
 ) -> ProcessResult:
-    """Run the process on ``profile`` for a slate of ``k`` statements.
+    """Run the process on ``profile`` for a slate of ``k`` seats.
 
-    ``rule`` ``gsc`` runs the generative process round by round; ``gsc-budgeted`` (or any ``budget``)
-    the budgeted one, with at most k statements of at most ``budget`` words in all; any other rule id
-    of :mod:`pnyx.rules` is run once over a fixed pool (the data's statements and one generation round
-    for everyone), for comparison. ``keep_candidates`` keeps earlier rounds' candidates in the pool.
+    Parameters
+    ----------
+    profile
+        Participants, the data's statements and the observed judgments.
+    k
+        Seats on the slate (1 ≤ k ≤ n).
+    discriminative, generators
+        Backend objects (:mod:`pnyx.queries`): one predicts utilities, an ensemble proposes candidates.
+    rule
+        ``gsc`` (rounds), ``gsc-budgeted`` (or any ``budget``), or another rule of :mod:`pnyx.rules`
+        over a fixed pool, for comparison.
+    keep_candidates
+        Keep earlier rounds' candidates in the pool (else only the data's statements, the slate and the
+        round's new candidates compete).
+    seats
+        Let a slate statement be chosen again, for another seat (see the module docstring).
+    tolerance, tiebreak
+        Near-ties and how they are decided (:func:`pnyx.rules.gsc.gsc_round`).
+    policy
+        Which data statements compete (:class:`PoolPolicy`).
+    seed
+        Seeds round t's generators with ``seed + t``.
+
+    Returns
+    -------
+    ProcessResult
+
+    Raises
+    ------
+    InputError
+        k out of range, no generator, a budgeted rule without a budget, an unknown tiebreak.
+    ProcessError
+        A backend left utilities unknown, or no statement could compete.
     """
     if not 1 <= k <= profile.n:
-        raise ValueError(f"k must be between 1 and the number of participants ({profile.n}), got {k}")
+        raise InputError(f"k must be between 1 and the number of participants ({profile.n}), got {k}", field="k")
     if not generators:
-        raise ValueError("at least one generative backend is needed")
+        raise InputError("at least one generative backend is needed", field="generators")
+    if tiebreak not in TIEBREAKS:
+        raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
     if budget is not None and rule == "gsc":
         rule = "gsc-budgeted"
     if rule == "gsc-budgeted" and (budget is None or budget < 1):
-        raise ValueError("rule 'gsc-budgeted' needs a positive word budget")
+        raise InputError("rule 'gsc-budgeted' needs a positive word budget", field="budget")
     progress = progress or (lambda phase, done, total: None)
+    eligible, pool_report = eligible_columns(profile, k, policy)
     pool = _Pool(profile, discriminative)
     progress("impute", 0, 1)
     pool.fill(list(range(profile.m)))
     progress("impute", 1, 1)
+    common = {"eligible": eligible, "pool_report": pool_report, "tolerance": tolerance, "tiebreak": tiebreak}
     if rule == "gsc":
-        return _rounds(pool, k, generators, keep_candidates, seed, progress)
+        return _rounds(pool, k, generators, keep_candidates, seats, seed, progress, common)
     if rule == "gsc-budgeted":
-        return _budgeted(pool, k, budget, generators, seed, progress)
-    return _fixed_pool(pool, k, rule, generators, seed, progress)
+        return _budgeted(pool, k, budget, generators, seed, progress, common)
+    return _fixed_pool(pool, k, rule, generators, seed, progress, common)
 
 
 def _propose(pool: _Pool, generators, unmatched: np.ndarray, t: int, k: int, *, size_target: int,
@@ -207,43 +348,67 @@ def _propose(pool: _Pool, generators, unmatched: np.ndarray, t: int, k: int, *, 
     return cols
 
 
-def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seed: int, progress: Progress) -> ProcessResult:
-    from pnyx.rules.gsc import gsc_round
+def _grow(eligible: np.ndarray, m: int) -> np.ndarray:
+    """The eligibility mask extended to new (generated, always eligible) columns."""
+    return np.concatenate([eligible, np.ones(m - eligible.size, dtype=bool)])
 
+
+def _to_columns(tie: Tie, pool: list[int], t: int) -> Tie:
+    tie.round = t
+    if tie.kind == "candidates":
+        tie.tied = [pool[c] for c in tie.tied]
+        tie.chosen = pool[int(tie.chosen)]
+        if tie.values:
+            tie.values = {pool[c]: v for c, v in tie.values.items()}
+    return tie
+
+
+def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool, seed: int, progress: Progress,
+            common: dict[str, Any]) -> ProcessResult:
     n = pool.profile.n
     unmatched = np.ones(n, dtype=bool)
     matching = np.full(n, -1, dtype=int)
     slate: list[int] = []
     data = list(range(pool.profile.m))
-    kept: list[int] = data
+    kept: list[int] = list(data)
     log: list[RoundLog] = []
     for t, r in enumerate(round_sizes(n, k)):
-        before = int(unmatched.sum())
+        before = unmatched.copy()
         new = _propose(pool, generators, unmatched, t, k, size_target=r, word_budget=None, seed=seed,
                        progress=progress)
-        kept = [j for j in dict.fromkeys((kept if keep_candidates else data) + new) if j not in slate]
-        if not kept:
-            raise ProcessError(f"round {t + 1}: the generators proposed no statement outside the slate")
-        step = gsc_round(pool.profile.utilities[:, kept], unmatched, r)
-        j = kept[step.candidate]
+        eligible = _grow(common["eligible"], pool.profile.m)
+        kept = list(dict.fromkeys((kept if keep_candidates else data + slate) + new))
+        cols = [j for j in kept if eligible[j] and (seats or j not in slate)]
+        if not cols:
+            raise ProcessError(f"round {t + 1}: no statement can compete (the generators proposed none that is "
+                               "eligible and not on the slate); see the excluded statements in the audit")
+        on_slate = np.isin(cols, slate)
+        step = gsc_round(pool.profile.utilities[:, cols], unmatched, r, tolerance=common["tolerance"],
+                         tiebreak=common["tiebreak"], repeated=on_slate)
+        j = cols[step.candidate]
         matching[step.matched] = t
         unmatched[step.matched] = False
+        log.append(RoundLog(round=t + 1, size_target=r, word_budget=None, unmatched=int(before.sum()),
+                            candidates=new, pool=cols, chosen=[j], score=step.score,
+                            scores={c: float(s) for c, s in zip(cols, step.scores)},
+                            matched=np.asarray(step.matched).tolist(),
+                            ties=[_to_columns(x, cols, t + 1) for x in step.ties],
+                            distinctive={cols[c]: v for c, v in step.distinctive.items()},
+                            repeat=j in slate, unmatched_mask=before))
         slate.append(j)
-        log.append(RoundLog(round=t + 1, size_target=r, word_budget=None, unmatched=before, candidates=new,
-                            pool=kept, chosen=[j], score=step.score,
-                            scores={c: float(s) for c, s in zip(kept, step.scores)},
-                            matched=np.asarray(step.matched).tolist(), ties=step.ties))
         progress("choose", t + 1, k)
+    common["eligible"] = _grow(common["eligible"], pool.profile.m)
     return ProcessResult(profile=pool.profile, slate=slate, matching=matching, rule="gsc", seed=seed, rounds=log,
-                         info={"keep_candidates": keep_candidates})
+                         info={"keep_candidates": keep_candidates, "seats": seats}, **common)
 
 
-def _budgeted(pool: _Pool, k: int, budget: int, generators, seed: int, progress: Progress) -> ProcessResult:
+def _budgeted(pool: _Pool, k: int, budget: int, generators, seed: int, progress: Progress,
+              common: dict[str, Any]) -> ProcessResult:
     from pnyx.rules import compute
 
     n = pool.profile.n
     unmatched = np.ones(n, dtype=bool)
-    cols = list(range(pool.profile.m))
+    cols = [j for j in range(pool.profile.m) if common["eligible"][j]]
     log: list[RoundLog] = []
     result = None
     for t in range(k):
@@ -261,190 +426,34 @@ def _budgeted(pool: _Pool, k: int, budget: int, generators, seed: int, progress:
         unmatched = np.asarray(result.info["assignment"]) < 0
         log.append(RoundLog(round=t + 1, size_target=math.ceil(words * n / budget), word_budget=words,
                             unmatched=before, candidates=new, pool=list(cols), chosen=[cols[c] for c in result.slate],
-                            ties=result.ties))
+                            ties=[_to_columns(x, cols, t + 1) for x in result.ties]))
         progress("choose", t + 1, k)
     if result is None or not result.slate:
         raise ProcessError(f"no candidate statement fits the budget of {budget} words with enough supporters")
+    common["eligible"] = _grow(common["eligible"], pool.profile.m)
     slate = [cols[c] for c in result.slate]
     return ProcessResult(profile=pool.profile, slate=slate, matching=np.asarray(result.info["assignment"], dtype=int),
                          rule="gsc-budgeted", seed=seed, rounds=log,
                          info={"budget": budget, "words": int(result.info["spent"]), "unmatched": int(unmatched.sum()),
-                               "rule_rounds": result.info["rounds"]})
+                               "rule_rounds": result.info["rounds"]}, **common)
 
 
-def _fixed_pool(pool: _Pool, k: int, rule: str, generators, seed: int, progress: Progress) -> ProcessResult:
+def _fixed_pool(pool: _Pool, k: int, rule: str, generators, seed: int, progress: Progress,
+                common: dict[str, Any]) -> ProcessResult:
     from pnyx.assignment import balanced
     from pnyx.rules import compute
 
     n = pool.profile.n
-    data_cols = list(range(pool.profile.m))
-    new = _propose(pool, generators, np.ones(n, dtype=bool), 0, 1, size_target=math.ceil(n / k), word_budget=None,
-                   seed=seed, progress=progress)
-    cols = list(dict.fromkeys(data_cols + new))
+    _propose(pool, generators, np.ones(n, dtype=bool), 0, 1, size_target=math.ceil(n / k), word_budget=None,
+             seed=seed, progress=progress)
+    common["eligible"] = _grow(common["eligible"], pool.profile.m)
+    cols = [j for j in range(pool.profile.m) if common["eligible"][j]]  # the data's statements and the new ones
+    if len(cols) < k:
+        raise ProcessError(f"rule {rule!r} needs at least k = {k} eligible statements; the pool has {len(cols)}")
     result = compute(rule, pool.profile.utilities[:, cols], k)
     slate = [cols[c] for c in result.slate]
     matching = np.asarray(balanced(pool.profile.utilities, slate).assignment, dtype=int)
     progress("choose", 1, 1)
     return ProcessResult(profile=pool.profile, slate=slate, matching=matching, rule=rule, seed=seed,
                          info={"pool": cols, "rule_status": result.status, "rule_scores": list(result.scores),
-                               "ties": result.ties})
-
-
-@dataclass
-class Run:
-    """Everything ``pnyx run`` writes: the process result, the balanced assignment and the audit."""
-
-    result: ProcessResult
-    assignment: Any
-    """:class:`pnyx.assignment.BalancedAssignment` of every participant to the slate (utilities used)."""
-    audit: dict[str, Any]
-    backend: str
-    generators: list[str]
-
-
-def default_generators(profile: Profile, llm: bool) -> list[str]:
-    """LLM writing when an endpoint is configured; the data's own statements when it has some; cluster
-    representatives of the participants' free text only when there is nothing else to choose from.
-
-    Offline, new text cannot be scored: the offline predictors put an unrated sentence near the
-    participant's mean rating (benchmarks/README.md, "Text predictor"), so sentences taken from the answers
-    would compete with the data's statements on guesses. Name ``cluster`` (or ``extractive``, which then
-    also proposes answer sentences) explicitly to include them anyway.
-    """
-    names = ["llm"] if llm else []
-    if profile.m:
-        names.append("extractive")
-    elif not llm:
-        names.append("cluster")
-    return names
-
-
-def usage_of(backends: Sequence[Any]) -> dict[str, float]:
-    """Model calls, cache hits, tokens and cost summed over the backends' clients (zeros offline)."""
-    total = {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-    seen: set[int] = set()
-    for b in backends:
-        client = getattr(b, "client", None)
-        if client is None or id(client) in seen:
-            continue
-        seen.add(id(client))
-        for key, value in (getattr(client, "usage", None) or {}).items():
-            if key in total:
-                total[key] += value
-    return total
-
-
-def _verdict(result: Any, profile: Profile, slate: Sequence[int] = ()) -> dict[str, Any]:
-    w = result.witness
-    return {
-        "satisfied": bool(result.satisfied),
-        "witness": None if w is None else {
-            "coalition": [profile.participants[i].id for i in w.coalition],
-            "statement": None if w.statement is None else profile.statements[w.statement].id,
-            # a slate statement wanted by more people than its ⌈n/k⌉ places: with statements chosen once,
-            # the paper's guarantee (which may pick a statement again) does not cover this case
-            "on_slate": w.statement is not None and w.statement in slate,
-            "statements": [profile.statements[j].id for j in getattr(w, "statements", []) or []],
-            "threshold": float(w.threshold),
-            # the core names columns by index; the audit speaks the data's ids
-            "detail": re.sub(r"\bstatement (\d+)\b", lambda m: f"statement {profile.statements[int(m[1])].id}",
-                             w.detail),
-        },
-    }
-
-
-def audit(result: ProcessResult, assignment: Any, *, accuracy: Any = None, usage: dict | None = None,
-          threshold: float = DEFAULT_APPROVAL_THRESHOLD) -> dict[str, Any]:
-    """The audit of a slate on the utilities used: BJR (with the process's matching when it covers
-    everyone, and with the balanced assignment), EJR at the approval threshold, cBJR for the budgeted
-    process, where the utilities came from, the backend's measured accuracy on this data (an
-    :class:`pnyx.evaluate.accuracy.AccuracyReport`), and the model usage."""
-    from pnyx.axioms import check
-
-    profile, slate = result.profile, result.slate
-    U = profile.utilities
-    rows = np.arange(profile.n)
-    assigned_cols = np.asarray(slate)[np.asarray(assignment.assignment, dtype=int)]
-    observed_assigned = profile.observed[rows, assigned_cols]
-    complete = bool((result.matching >= 0).all())
-    out: dict[str, Any] = {
-        "rule": result.rule,
-        "n": profile.n,
-        "k": len(slate),
-        "bjr": {**_verdict(check("bjr", U, slate, assignment=result.matching if complete else assignment.assignment),
-                           profile, slate),
-                "assignment": "the process's matching" if complete else "the balanced assignment"},
-        "bjr_balanced": {**_verdict(check("bjr", U, slate, assignment=assignment.assignment), profile, slate),
-                         "assignment": "the balanced assignment"},
-        "ejr": {**_verdict(check("ejr", U, slate, threshold=threshold), profile), "threshold": threshold},
-        "utilities": {
-            "total_assigned": float(assignment.total),
-            "mean_assigned": float(assignment.total) / profile.n,
-            "assigned_observed": int(observed_assigned.sum()),
-            "assigned_predicted": int((~observed_assigned).sum()),
-            "observed_entries": int(profile.observed.sum()),
-            "predicted_entries": int((~profile.observed & ~np.isnan(U)).sum()),
-        },
-        "model_usage": usage or usage_of([]),
-    }
-    if result.rule == "gsc-budgeted":
-        # participants the budgeted process left unmatched are credited with their best slate statement
-        best = np.argmax(U[:, slate], axis=1)
-        matching = np.where(result.matching >= 0, result.matching, best)
-        costs = [s.cost for s in profile.statements]
-        out["cbjr"] = {**_verdict(check("cbjr", U, slate, costs=costs, budget=result.info["budget"],
-                                        assignment=matching), profile),
-                       "budget": result.info["budget"], "words": result.info["words"],
-                       "unmatched_by_process": int((result.matching < 0).sum())}
-    if accuracy is not None:
-        out["accuracy"] = {"protocol": accuracy.protocol, "backend": accuracy.backend, "metrics": accuracy.metrics,
-                           "baselines": accuracy.baselines, "info": accuracy.info}
-    return out
-
-
-def run(
-    profile: Profile,
-    k: int,
-    *,
-    backend: str = "offline",
-    generators: Sequence[str] | None = None,
-    rule: str = "gsc",
-    budget: int | None = None,
-    keep_candidates: bool = True,
-    seed: int = 0,
-    cache: Any = None,
-    measure_accuracy: bool = True,
-    progress: Progress | None = None,
-) -> Run:
-    """Build the named backends (sharing ``cache``, a :class:`pnyx.queries.cache.Cache`), run
-    :func:`generative_social_choice`, the balanced assignment and the :func:`audit`."""
-    from pnyx.assignment import balanced
-    from pnyx.queries import get_discriminative, get_generative
-
-    progress = progress or (lambda phase, done, total: None)
-    by_default = generators is None
-    if by_default:
-        from pnyx.queries.client import LLMConfig
-
-        cfg = LLMConfig.from_env()
-        generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
-    shared = {"cache": cache, "seed": seed}
-    disc = get_discriminative(backend, shared)
-    # on vote data the participants' texts are their own comments, already statements in the pool; by
-    # default extractive proposes only the data's statements (see default_generators)
-    source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
-    gens = [get_generative(g, shared, **(source if g == "extractive" else {})) for g in generators]
-    result = generative_social_choice(profile, k, discriminative=disc, generators=gens, rule=rule, budget=budget,
-                                      keep_candidates=keep_candidates, seed=seed, progress=progress)
-    assignment = balanced(result.utilities, result.slate)
-    report = None
-    if measure_accuracy:
-        from pnyx.evaluate.accuracy import statement_held_out, vote_held_out
-
-        step = lambda done, total: progress("accuracy", done, total)  # noqa: E731
-        report = (vote_held_out(profile, disc, seed=seed, progress=step) if profile.scale == "vote"
-                  else statement_held_out(profile, disc, progress=step))
-    progress("audit", 0, 1)
-    checked = audit(result, assignment, accuracy=report, usage=usage_of([disc, *gens]))
-    progress("audit", 1, 1)
-    return Run(result=result, assignment=assignment, audit=checked, backend=backend, generators=list(generators))
+                               "ties": [_to_columns(x, cols, x.round) for x in result.ties]}, **common)

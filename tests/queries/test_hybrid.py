@@ -125,6 +125,6 @@ def test_known_statements_use_entry_folds_and_carry_uncertainty():
 def test_offline_combines_the_installed_no_network_backends():
     backend = get_discriminative("offline")
     if "text" in DISCRIMINATIVE:
-        assert isinstance(backend, Hybrid) and backend.model == "cf+text"
+        assert isinstance(backend.judged, Hybrid) and backend.model == "cf+text"
     else:
-        assert isinstance(backend, CollaborativeFiltering)
+        assert isinstance(backend.judged, CollaborativeFiltering)

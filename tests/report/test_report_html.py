@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pnyx.io import load
-from pnyx.process import run
+from pnyx.pipeline import run
 from pnyx.report import OUTPUTS, write_outputs
 
 REPO = Path(__file__).resolve().parents[2]

@@ -65,13 +65,15 @@ def rating_metrics(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 
 
 def vote_metrics(agree: np.ndarray, score: np.ndarray) -> dict[str, float]:
-    """Accuracy of ``score > 2`` (utility scale) as a predictor of agree, ROC AUC of ``score``, n."""
+    """Accuracy of ``score > 2`` (utility scale) as a predictor of agree, ROC AUC of ``score``, the mean
+    absolute error against the vote's utility (agree 4, disagree 0), n."""
     agree, score = np.asarray(agree, bool), np.asarray(score, float)
     both = 0 < agree.sum() < len(agree)
     return {
         "n": int(len(agree)),
         "accuracy": float(np.mean((score > MIDPOINT) == agree)),
         "auc": float(roc_auc_score(agree, score)) if both else float("nan"),
+        "mae": float(np.mean(np.abs(score - MAX_UTILITY * agree))),
     }
 
 

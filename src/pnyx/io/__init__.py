@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pnyx.data import InputError, Profile
-from pnyx.io._common import csv_rows
+from pnyx.io._common import csv_rows, read_ids
 from pnyx.io.abc_yaml import read_abc_yaml
 from pnyx.io.jsonl import PARTICIPANTS_FILE, read_jsonl
 from pnyx.io.polis import COMMENTS, read_polis
@@ -81,5 +81,5 @@ def _formats() -> str:
     return ", ".join(READERS)
 
 
-__all__ = ["READERS", "csv_rows", "detect_format", "load", "read_abc_yaml", "read_csv", "read_jsonl", "read_polis", "read_preflib",
+__all__ = ["READERS", "csv_rows", "read_ids", "detect_format", "load", "read_abc_yaml", "read_csv", "read_jsonl", "read_polis", "read_preflib",
            "to_jsonable", "write_csv", "write_json", "write_jsonl", "write_profile"]

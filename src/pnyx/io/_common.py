@@ -126,3 +126,31 @@ def approval_profile(
         provenance=np.zeros(approved.shape, dtype=np.int16),
         **kwargs,
     )
+
+
+def read_ids(value: str, known: Sequence[str], *, what: str, option: str) -> list[str]:
+    """Ids from ``value``: a file (one id per line, the first CSV column; a header line is skipped) or a
+    comma-separated list. Every id must be in ``known``.
+
+    Raises
+    ------
+    InputError
+        An id that is not in the data (naming the file and line where there is one).
+    """
+    import csv as _csv
+
+    path = Path(value)
+    known_set = set(known)
+    if path.is_file():
+        rows = [(line, row[0].strip()) for line, row in enumerate(_csv.reader(read_text(path).splitlines()), start=1)
+                if row and row[0].strip()]
+        if rows and rows[0][1] not in known_set and len(rows) > 1:
+            rows = rows[1:]  # a header
+        where = {"path": str(path)}
+    else:
+        rows = [(None, v.strip()) for v in value.split(",") if v.strip()]
+        where = {}
+    for line, ident in rows:
+        if ident not in known_set:
+            raise InputError(f"{what} {ident!r} is not in the data", line=line, field=option, **where)
+    return [ident for _, ident in rows]

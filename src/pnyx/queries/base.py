@@ -32,6 +32,16 @@ def participant_means(profile: Profile, exclude: int | None = None) -> np.ndarra
     return np.where(count > 0, total / np.maximum(count, 1), glob)
 
 
+def require_judgments(profile: Profile, backend: str) -> None:
+    """Refuse, in one line naming the fix, a profile without observed judgments for a backend that learns from them."""
+    if not profile.observed.any():
+        from pnyx.data import InputError
+
+        raise InputError(f"the {backend} backend learns from observed judgments and this data has none: use "
+                         "--backend offline (similarity to what participants wrote) or --backend llm (an "
+                         "OpenAI-compatible endpoint), or collect ratings first", field="--backend")
+
+
 @dataclass
 class Prediction:
     """Predicted utilities for ``participants`` × ``statements`` (indices into the profile)."""

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from pnyx.data import MAX_UTILITY, Profile
 from pnyx.queries import register_discriminative
-from pnyx.queries.base import DiscriminativeBackend, Prediction
+from pnyx.queries.base import DiscriminativeBackend, Prediction, require_judgments
 
 RANKS = (0, 2, 5, 10)
 REGS = (1.0, 3.0, 10.0, 30.0)
@@ -208,6 +208,7 @@ class CollaborativeFiltering(DiscriminativeBackend):
 
     def predict(self, profile: Profile, participants: Sequence[int] | None = None,
                 statements: Sequence[int] | None = None) -> Prediction:
+        require_judgments(profile, self.name)
         rows = np.arange(profile.n) if participants is None else np.asarray(participants, dtype=int)
         cols = np.arange(profile.m) if statements is None else np.asarray(statements, dtype=int)
         fit = self.fit(profile)

@@ -39,7 +39,7 @@ from scipy.stats import ttest_rel
 
 from pnyx.data import MAX_UTILITY, Profile
 from pnyx.queries import DISCRIMINATIVE, get_discriminative, load_builtins, register_discriminative
-from pnyx.queries.base import DiscriminativeBackend, Prediction, participant_means
+from pnyx.queries.base import DiscriminativeBackend, Prediction, participant_means, require_judgments
 
 OFFLINE_MEMBERS = ("cf", "text")
 """The no-network backends that ``offline`` combines, those installed."""
@@ -141,8 +141,7 @@ class Hybrid(DiscriminativeBackend):
                 statements: Sequence[int] | None = None) -> Prediction:
         rows = np.arange(profile.n) if participants is None else np.asarray(participants, dtype=int)
         cols = np.arange(profile.m) if statements is None else np.asarray(statements, dtype=int)
-        if not profile.observed.any():
-            raise ValueError("the hybrid fits its weights on observed judgments, and this profile has none")
+        require_judgments(profile, self.name)
         utilities = np.empty((len(rows), len(cols)))
         sd = np.empty_like(utilities)
         cold_cols = ~profile.observed[:, cols].any(axis=0)
@@ -167,12 +166,31 @@ def installed_offline() -> list[str]:
 
 
 @register_discriminative("offline")
-def offline(*, seed: int = 0, cache: Any = None, **config: Any) -> DiscriminativeBackend:
-    """The best combination that needs no network: the hybrid over the installed no-network backends.
+class Offline(DiscriminativeBackend):
+    """The best predictor that needs no network, by what the data holds.
 
-    With only ``cf`` installed it is ``cf`` itself: there is nothing to combine.
+    With observed judgments: the hybrid over the installed no-network backends (``cf`` itself when it
+    is the only one: there is nothing to combine). With none (free text only):
+    :class:`~pnyx.queries.similarity.Similarity`, how close each statement is to what the participant
+    wrote.
     """
-    members = installed_offline()
-    if len(members) > 1:
-        return Hybrid(members, seed=seed, cache=cache, **config)
-    return get_discriminative(members[0], {"seed": seed, "cache": cache}, **config)
+
+    name = "offline"
+
+    def __init__(self, *, seed: int = 0, cache: Any = None, **config: Any):
+        members = installed_offline()
+        settings = {"seed": seed, "cache": cache}
+        self.judged = (Hybrid(members, seed=seed, cache=cache, **config) if len(members) > 1
+                       else get_discriminative(members[0], settings, **config))
+        self.settings = settings
+        self.model = self.judged.model
+
+    def chosen(self, profile: Profile) -> DiscriminativeBackend:
+        """The member that predicts for ``profile``."""
+        if profile.observed.any():
+            return self.judged
+        return get_discriminative("similarity", self.settings)
+
+    def predict(self, profile: Profile, participants: Sequence[int] | None = None,
+                statements: Sequence[int] | None = None) -> Prediction:
+        return self.chosen(profile).predict(profile, participants, statements)

@@ -34,7 +34,7 @@ from sklearn.linear_model import QuantileRegressor
 
 from pnyx.data import MAX_UTILITY, Profile
 from pnyx.queries import register_discriminative
-from pnyx.queries.base import DiscriminativeBackend, Prediction, participant_means
+from pnyx.queries.base import DiscriminativeBackend, Prediction, participant_means, require_judgments
 
 FEATURES = ("offset", "neighbours", "answers", "explanations")
 DEFAULT_FEATURES = ("offset", "neighbours")
@@ -141,6 +141,7 @@ class TextBackend(DiscriminativeBackend):
 
     def predict(self, profile: Profile, participants: Sequence[int] | None = None,
                 statements: Sequence[int] | None = None) -> Prediction:
+        require_judgments(profile, self.name)
         rows = np.arange(profile.n) if participants is None else np.asarray(participants, dtype=int)
         cols = np.arange(profile.m) if statements is None else np.asarray(statements, dtype=int)
         obs = profile.observed

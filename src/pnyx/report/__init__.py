@@ -11,13 +11,20 @@ OUTPUTS = ("slate.json", "assignment.csv", "audit.json", "report.html")
 
 
 def slate_document(run: Any) -> dict[str, Any]:
-    """``slate.json``: the statements (the data's own id when taken from the data), whom each speaks for,
-    and how the slate was made."""
+    """``slate.json``: the statements (the data's own id when taken from the data), whom each speaks for
+    (the participants matched to it), its seats, and how the slate was made."""
     result = run.result
-    ids = result.profile.participant_ids
+    profile = result.profile
+    ids = profile.participant_ids
+    statements = []
+    for j in result.distinct:
+        seats = [s for s, c in enumerate(result.slate) if c == j]
+        members = np.flatnonzero(np.isin(result.matching, seats))
+        st = profile.statements[j]
+        statements.append({"id": st.id, "text": st.text, "source": st.source, "seats": len(seats),
+                           "supporters": [ids[i] for i in members]})
     return {
-        "statements": [{"id": s.id, "text": s.text, "source": s.source, "supporters": [ids[i] for i in members]}
-                       for s, members in zip(result.statements, result.supporters)],
+        "statements": statements,
         "k": len(result.slate),
         "rule": result.rule,
         "backend": run.backend,
@@ -28,10 +35,11 @@ def slate_document(run: Any) -> dict[str, Any]:
 
 
 def assignment_rows(run: Any) -> list[dict[str, Any]]:
-    """``assignment.csv``: every participant, the slate statement assigned by the balanced assignment,
-    its utility (0–4) and whether that utility was observed or predicted."""
+    """``assignment.csv``: every participant, the slate statement that speaks for them (:attr:`Run.matching`:
+    the process's matching, ⌊n/k⌋ or ⌈n/k⌉ per seat), its utility (0–4) and whether that utility was
+    observed or predicted."""
     profile, slate = run.result.profile, np.asarray(run.result.slate)
-    cols = slate[np.asarray(run.assignment.assignment, dtype=int)]
+    cols = slate[run.matching]
     return [{"participant": p.id, "statement": profile.statements[j].id,
              "utility": round(float(profile.utilities[i, j]), 4), "observed": bool(profile.observed[i, j])}
             for i, (p, j) in enumerate(zip(profile.participants, cols))]
@@ -47,6 +55,6 @@ def write_outputs(run: Any, out: str | Path, *, title: str | None = None) -> dic
     paths = {name: out / name for name in OUTPUTS}
     write_json(slate_document(run), paths["slate.json"])
     write_csv(assignment_rows(run), paths["assignment.csv"], ["participant", "statement", "utility", "observed"])
-    write_json(run.audit, paths["audit.json"])
+    write_json(run.audit.to_json(), paths["audit.json"])
     paths["report.html"].write_text(render_report(run, title=title), encoding="utf-8")
     return paths

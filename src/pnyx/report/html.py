@@ -1,138 +1,160 @@
-"""``report.html``: one self-contained page (inline CSS, figures as ``data:`` URIs) an organiser can hand on."""
+"""``report.html``: one self-contained page (inline CSS, figures as ``data:`` URIs) an organiser can hand on.
+
+One assignment throughout: :attr:`pnyx.pipeline.Run.matching` (the process's own matching, which the
+guarantee is about; the balanced assignment where the process leaves people unmatched). Observed
+judgments and predicted utilities are drawn differently; every number says where it comes from.
+"""
 
 from __future__ import annotations
 
-import html as _html
-import math
 from typing import Any
 
 import jinja2
 import numpy as np
 
 import pnyx
-from pnyx.data import RATING_LABELS, VOTE_LABELS
 from pnyx.report import plots
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("pnyx.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
 
 
-def _levels(scale: str) -> tuple[list[float], list[str], str]:
-    """Utility value of each level of the data's scale, its label, and what a level is called."""
-    if scale == "rating":
-        return [0.0, 1.0, 2.0, 3.0, 4.0], [f"{v} {RATING_LABELS[v]}" for v in range(5)], "rating"
-    return [0.0, 2.0, 4.0], [VOTE_LABELS[v] for v in (-1, 0, 1)], "vote"
-
-
-def level_counts(assigned: np.ndarray, positions: np.ndarray, k: int, scale: str) -> np.ndarray:
-    """k × levels: participants per slate position by the level nearest to their assigned utility."""
-    values, _, _ = _levels(scale)
-    nearest = np.abs(np.asarray(assigned)[:, None] - np.asarray(values)[None, :]).argmin(axis=1)
-    counts = np.zeros((k, len(values)), dtype=int)
-    np.add.at(counts, (np.asarray(positions, dtype=int), nearest), 1)
+def level_counts(assigned: np.ndarray, positions: np.ndarray, k: int, scale: Any) -> np.ndarray:
+    """k × levels: participants per slate position by the level of the scale nearest to their assigned utility."""
+    counts = np.zeros((k, len(scale.values)), dtype=int)
+    np.add.at(counts, (np.asarray(positions, dtype=int), scale.nearest_level(assigned)), 1)
     return counts
 
 
-def _audit_lines(audit: dict[str, Any], n: int, k: int) -> list[str]:
-    e = _html.escape
-
-    def verdict(entry: dict[str, Any], name: str, holds: str) -> str:
-        if entry["satisfied"]:
-            return f'<span class="ok">{name} holds</span>: {e(holds)}'
-        w = entry["witness"] or {}
-        full = (f" That statement is on the slate but wanted by more people than its {math.ceil(n / k)} places; "
-                "the process chooses each statement once, while the paper's guarantee assumes the generator can "
-                "propose it (or an equivalent) again." if w.get("on_slate") else "")
-        return (f'<span class="bad">{name} is violated</span>: {e(w.get("detail", ""))} '
-                f'({len(w.get("coalition", []))} participants; statement {e(str(w.get("statement")))}).{e(full)}')
-
-    lines = [
-        verdict(audit["bjr"], "Balanced justified representation (BJR)",
-                f"no group of at least n/k = {n / k:.1f} participants all rate one statement (on the slate or "
-                f"not) higher than the statement they are matched to (on the utilities used, with "
-                f"{audit['bjr']['assignment']})."),
-        verdict(audit["ejr"], "Extended justified representation (EJR)",
-                f"every group of ℓ·n/k participants who all rate ℓ common statements “mostly” or better "
-                "has a member rating at least ℓ slate statements that highly."),
-    ]
-    if "bjr_balanced" in audit and audit["bjr_balanced"]["satisfied"] != audit["bjr"]["satisfied"]:
-        lines.append(verdict(audit["bjr_balanced"], "BJR with the balanced assignment", "as above."))
-    if "cbjr" in audit:
-        c = audit["cbjr"]
-        lines.append(verdict(c, "Cost-balanced justified representation (cBJR)",
-                             f"no group of at least c·n/B participants all rate one statement of c words higher "
-                             f"than the statement they are matched to (budget B = {c['budget']} words; the slate uses "
-                             f"{c['words']}; {c['unmatched_by_process']} participants left unmatched by the process "
-                             "are credited with their best slate statement)."))
-    u = audit["utilities"]
-    lines.append(f"Utilities used: {u['observed_entries']} observed judgments and {u['predicted_entries']} predicted "
-                 f"entries; {u['assigned_observed']} of the {n} assigned utilities were observed. Mean assigned "
-                 f"utility {u['mean_assigned']:.2f} of 4.")
-    acc = audit.get("accuracy")
-    if acc:
-        metrics = ", ".join(f"{e(str(key))} {val:.3f}" if isinstance(val, float) else f"{e(str(key))} {e(str(val))}"
-                            for key, val in acc["metrics"].items())
-        lines.append(f"Measured accuracy of the predictions on this data's observed judgments "
-                     f"({e(str(acc.get('protocol') or 'held out'))}): {metrics}.")
-        for name, base in (acc.get("baselines") or {}).items():
-            shown = ", ".join(f"{e(str(key))} {val:.3f}" for key, val in base.items() if isinstance(val, float))
-            lines.append(f"Baseline {e(str(name))}: {shown}.")
-    mu = audit.get("model_usage") or {}
-    lines.append(f"Model calls: {int(mu.get('calls', 0))} ({int(mu.get('cached', 0))} answered from the cache), "
-                 f"{int(mu.get('prompt_tokens', 0)) + int(mu.get('completion_tokens', 0))} tokens, "
-                 f"cost ${float(mu.get('cost_usd', 0.0)):.4f}.")
-    return lines
+def _why(run: Any, j: int) -> list[str]:
+    """Plain sentences: in which rounds statement column ``j`` was chosen, with what score, over which ties."""
+    result = run.result
+    sids = result.profile.statement_ids
+    out = []
+    for rnd, audited in zip(result.rounds, run.audit.rounds):
+        if j not in rnd.chosen or rnd.score is None:
+            continue
+        text = (f"Round {rnd.round}: {rnd.size_target} of the {rnd.unmatched} participants still unmatched rate it "
+                f"at least {rnd.score:.2f}, the best such score among {len(rnd.pool)} statements")
+        text += " (it was already on the slate: another seat)." if rnd.repeat else "."
+        for tie in audited.ties:
+            if tie["kind"] != "candidates":
+                continue
+            vals = tie["values"]
+            others = sorted(((v, s) for s, v in vals.items() if s != sids[j]), reverse=True)
+            text += (f" {len(tie['tied'])} statements reached that score"
+                     + (f" (within {tie['tolerance']:g})" if tie["tolerance"] else "")
+                     + (f"; it has the largest distinctive support, {vals[sids[j]]:.2f} (its group's mean utility "
+                        f"minus everyone else's), next {others[0][1]} with {others[0][0]:.2f}." if others and
+                        sids[j] in vals else f"; chosen by {tie['broken_by']}."))
+        if audited.near and len(audited.near) > 1 and audited.band:
+            text += (f" {len(audited.near) - 1} other statements scored within the predictor's measured error "
+                     f"({audited.band:.2f}) of it.")
+        out.append(text)
+    if not out and result.rule != "gsc":
+        out.append(f"Chosen by the {result.rule} rule over the pool.")
+    return out
 
 
 def render_report(run: Any, *, title: str | None = None) -> str:
-    """The HTML report of a :class:`pnyx.process.Run`."""
-    result, assignment = run.result, run.assignment
+    """The HTML report of a :class:`pnyx.pipeline.Run`."""
+    result, audit = run.result, run.audit
     profile = result.profile
-    k, n = len(result.slate), profile.n
-    positions = np.asarray(assignment.assignment, dtype=int)
-    assigned = np.asarray(assignment.assigned_utilities, dtype=float)
-    slate_cols = np.asarray(result.slate)
-    observed = profile.observed[np.arange(n), slate_cols[positions]]
-    _, level_labels, level_name = _levels(profile.scale)
-    counts = level_counts(assigned, positions, k, profile.scale)
+    scale = profile.scale
+    n = profile.n
+    distinct = result.distinct
+    seat_of = np.asarray(result.slate)
+    number = {j: i for i, j in enumerate(distinct)}
+    statement_of = np.array([number[c] for c in seat_of[run.matching]])  # distinct statement per participant
+    cols = seat_of[run.matching]
+    rows = np.arange(n)
+    assigned = profile.utilities[rows, cols]
+    observed = profile.observed[rows, cols]
+    k = len(distinct)
+    obs_counts = level_counts(assigned[observed], statement_of[observed], k, scale)
+    pred_counts = level_counts(assigned[~observed], statement_of[~observed], k, scale)
+    approve = assigned >= scale.approval
 
     statements = []
-    for s, (st, members) in enumerate(zip(result.statements, result.supporters)):
+    for i, j in enumerate(distinct):
+        st = profile.statements[j]
+        members = statement_of == i
         statements.append({
-            "text": st.text,
-            "source_text": f"from the data (id {st.id})" if st.source == "data" else f"written by {st.source}",
-            "supporters": [profile.participants[i].id for i in members],
-            "mean_utility": float(profile.utilities[members, slate_cols[s]].mean()) if members else float("nan"),
-            "approving": int((profile.utilities[members, slate_cols[s]] >= 3.0).sum()),
-            "observed": int(profile.observed[members, slate_cols[s]].sum()),
+            "number": i + 1, "id": st.id, "text": st.text,
+            "source_text": f"from the data (id {st.id})" if st.source == "data" else f"written by {st.source} ({st.id})",
+            "seats": int((seat_of == j).sum()), "speaks_for": int(members.sum()),
+            "supporters": [profile.participants[p].id for p in np.flatnonzero(members)],
+            "mean_utility": float(assigned[members].mean()) if members.any() else float("nan"),
+            "approving_observed": int((approve & observed & members).sum()),
+            "approving_predicted": int((approve & ~observed & members).sum()),
+            "observed": int((observed & members).sum()),
+            "why": _why(run, j),
         })
 
-    group_of = profile.groups()
-    groups = []
-    if any(g is not None for g in group_of):
-        names = sorted({g for g in group_of if g is not None}, key=lambda g: (len(g), g))
-        for name in names + ([None] if None in group_of else []):
-            rows = np.array([g == name for g in group_of])
-            groups.append({"name": "no group" if name is None else name, "size": int(rows.sum()),
-                           "counts": np.bincount(positions[rows], minlength=k).tolist(),
-                           "mean_utility": float(assigned[rows].mean()),
-                           "approving": float((assigned[rows] >= 3.0).mean())})
+    informative = audit.utilities["informative"]
+    figures = {"assigned": plots.data_uri(plots.assigned_ratings_figure(
+        obs_counts, pred_counts, [f"#{s + 1}" for s in range(k)], scale.labels))}
+    if informative:
+        coords, centres, ratio = plots.opinion_map(profile.utilities[:, np.flatnonzero(
+            ~np.isnan(profile.utilities).any(axis=0))], statement_of, k, seed=result.seed)
+        figures["map"] = plots.data_uri(plots.opinion_map_figure(
+            coords, centres, statement_of, ratio, [profile.statements[j].id for j in distinct], profile.groups()))
 
-    coords, centres, ratio = plots.opinion_map(profile.utilities, positions, k, seed=result.seed)
-    figures = {
-        "assigned": plots.data_uri(plots.assigned_ratings_figure(counts, [f"#{s + 1}" for s in range(k)], level_labels)),
-        "map": plots.data_uri(plots.opinion_map_figure(coords, centres, positions, ratio)),
-    }
-    sizes = sorted(set(int(x) for x in assignment.sizes))
-    rounds = [{"round": r.round, "unmatched": r.unmatched, "size_target": r.size_target, "proposed": len(r.candidates),
-               "pool": len(r.pool), "chosen": ", ".join(profile.statements[j].id for j in r.chosen),
-               "score": "—" if r.score is None else f"{r.score:.2f}"} for r in result.rounds]
+    groups = []
+    group_of = np.array(["no group" if g is None else g for g in profile.groups()])
+    for g in audit.groups:
+        rows_g = group_of == g["group"]
+        groups.append({"name": g["group"], "size": g["size"],
+                       "counts": [int(((statement_of == i) & rows_g).sum()) for i in range(k)],
+                       "rates": [g["statements"][profile.statements[j].id] for j in distinct]})
+
+    verdicts = []
+    no_judgments = not profile.observed.any()
+    required = {"bjr": n / len(result.slate), "cbjr": 0.0, "ejr": 0.0}
+    for key, label in (("bjr", "Balanced justified representation"), ("ejr", "Extended justified representation"),
+                       ("cbjr", "Cost-balanced justified representation")):
+        v = getattr(audit, key)
+        if v is None:
+            continue
+        css = "bad" if v.meaningful and not v.satisfied else "note" if (no_judgments or not v.meaningful) else "ok"
+        verdicts.append({"label": label, "css": css, "sentence": v.sentence(required[key]),
+                         "assignment": v.assignment})
+    if audit.bjr_balanced.satisfied != audit.bjr.satisfied:
+        v = audit.bjr_balanced
+        verdicts.append({"label": "BJR with the balanced assignment", "css": "bad" if not v.satisfied else "ok",
+                         "sentence": v.sentence(required["bjr"]), "assignment": v.assignment})
+
+    sids = profile.statement_ids
+    rounds = []
+    for rnd, audited in zip(result.rounds, audit.rounds):
+        cand_ties = [t for t in audited.ties if t["kind"] == "candidates"]
+        part_ties = [t for t in audited.ties if t["kind"] == "participants"]
+        rounds.append({
+            "round": rnd.round, "unmatched": rnd.unmatched, "size_target": rnd.size_target,
+            "proposed": len(rnd.candidates), "pool": len(rnd.pool), "chosen": audited.chosen,
+            "score": "—" if rnd.score is None else f"{rnd.score:.2f}", "repeat": rnd.repeat,
+            "tied": len(cand_ties[0]["tied"]) if cand_ties else 1,
+            "near": max(len(audited.near), 1) if audited.band else None,
+            "participants_tied": f"{part_ties[0]['taken']} of {part_ties[0]['tied']}" if part_ties else "",
+        })
+    acc = audit.accuracy
+    accuracy_line = None
+    if acc.get("available"):
+        metrics = ", ".join(f"{key} {val:.3f}" for key, val in acc["metrics"].items() if isinstance(val, float))
+        base = "; ".join(f"{name}: " + ", ".join(f"{key} {val:.3f}" for key, val in b.items() if isinstance(val, float))
+                         for name, b in (acc.get("baselines") or {}).items())
+        accuracy_line = f"{acc['backend']} on held-out observed judgments ({acc['protocol']}): {metrics}. Baselines — {base}."
+    excluded = {why: ids for why, ids in audit.pool["excluded"].items()}
     return _env.get_template("report.html.j2").render(
         title=title or str(profile.info.get("topic") or profile.source or "pnyx slate"),
-        n=n, m=profile.m, k=k, rule_name=result.rule, backend=run.backend, generators=run.generators,
-        seed=result.seed, version=pnyx.__version__, statements=statements, figures=figures,
-        sizes=" or ".join(map(str, sizes)), level_name=level_name, level_labels=level_labels,
-        level_totals=counts.sum(axis=0).tolist(), predicted_assigned=int((~observed).sum()),
-        groups=groups, group_field="Polis group-id" if profile.info.get("format") == "polis" else "metadata “group”",
-        audit_lines=_audit_lines(run.audit, n, k), rounds=rounds,
+        n=n, m=profile.m, k=len(result.slate), distinct=k, rule_name=result.rule, backend=run.backend,
+        generators=run.generators, seed=result.seed, version=pnyx.__version__, statements=statements,
+        figures=figures, level_name="rating" if scale == "rating" else "vote", level_labels=list(scale.labels),
+        level_totals=(obs_counts + pred_counts).sum(axis=0).tolist(), observed_totals=obs_counts.sum(axis=0).tolist(),
+        predicted_assigned=int((~observed).sum()), groups=groups,
+        group_field="Polis group-id" if profile.info.get("format") == "polis" else "metadata “group”",
+        caveats=audit.caveats, verdicts=verdicts, accuracy_line=accuracy_line, usage=audit.model_usage,
+        utilities=audit.utilities, rounds=rounds, excluded=excluded, pool=audit.pool,
+        assignment_label=audit.utilities["assignment"], slate_ids=[sids[j] for j in distinct],
+        participants_excluded=run.participants_excluded,
     )

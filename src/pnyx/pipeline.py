@@ -1,0 +1,164 @@
+"""``pnyx run`` as a function: build the backends by name, choose who and what takes part, run the
+process, measure the backend's accuracy, assign and audit. An adapter over the pure core
+(:mod:`pnyx.process`, :mod:`pnyx.audit`); the CLI, the web app and the benchmarks call :func:`run`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from pnyx.audit import Audit, audit
+from pnyx.data import InputError, Profile
+from pnyx.process import PoolPolicy, Progress, ProcessResult, generative_social_choice
+
+
+@dataclass
+class Run:
+    """Everything ``pnyx run`` writes: the process result, the assignment and the audit."""
+
+    result: ProcessResult
+    assignment: Any
+    """:class:`pnyx.assignment.BalancedAssignment` of every participant to the slate's seats."""
+    audit: Audit
+    backend: str
+    generators: list[str]
+    participants_excluded: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def matching(self) -> np.ndarray:
+        """The one assignment the outputs use: the process's matching when it covers everyone (what the
+        guarantee is about), else the balanced assignment."""
+        return self.result.matching if self.result.complete else np.asarray(self.assignment.assignment, dtype=int)
+
+
+def default_generators(profile: Profile, llm: bool) -> list[str]:
+    """LLM writing when an endpoint is configured; the data's own statements when it has some; cluster
+    representatives of the participants' free text when there is nothing else to choose from.
+
+    Offline, new text cannot be scored where people judged statements: the offline predictors put an
+    unrated sentence near the participant's mean rating (benchmarks/README.md, "Text predictor"), so
+    sentences taken from the answers would compete with the data's statements on guesses. Name
+    ``cluster`` (or ``extractive``, which then also proposes answer sentences) to include them anyway.
+    """
+    names = ["llm"] if llm else []
+    if profile.m:
+        names.append("extractive")
+    elif not llm:
+        names.append("cluster")
+    return names
+
+
+def usage_of(backends: Sequence[Any]) -> dict[str, float]:
+    """Model calls, cache hits, tokens and cost summed over the backends' clients (zeros offline)."""
+    total = {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    seen: set[int] = set()
+    for b in backends:
+        client = getattr(b, "client", None)
+        if client is None or id(client) in seen:
+            continue
+        seen.add(id(client))
+        for key, value in (getattr(client, "usage", None) or {}).items():
+            if key in total:
+                total[key] += value
+    return total
+
+
+def select_participants(profile: Profile, *, exclude: Sequence[str] = (), silent_authors: bool = False
+                        ) -> tuple[Profile, dict[str, int]]:
+    """The participants who take part: less those excluded by id (e.g. Polis ``ids-to-toss.csv``) and,
+    unless ``silent_authors``, those with no observed judgment in data that has judgments (authors who
+    never voted). Returns the profile and reason → count left out.
+
+    Raises
+    ------
+    InputError
+        An excluded id that is not in the data, or nobody left.
+    """
+    ids = profile.participant_ids
+    unknown = sorted(set(exclude) - set(ids))
+    if unknown:
+        raise InputError(f"--exclude-participants names {len(unknown)} id(s) not in the data, e.g. {unknown[0]!r}",
+                         field="--exclude-participants")
+    keep = ~np.isin(ids, list(exclude)) if exclude else np.ones(profile.n, bool)
+    left: dict[str, int] = {}
+    if exclude:
+        left["excluded by id"] = int((~keep).sum())
+    if not silent_authors and profile.observed.any():
+        silent = keep & ~profile.observed.any(axis=1)
+        if silent.any():
+            left["no judgment (authors who never voted)"] = int(silent.sum())
+            keep &= ~silent
+    if not keep.any():
+        raise InputError("no participant is left to represent", field="participants")
+    if keep.all():
+        return profile, left
+    sub = profile.subset(participants=np.flatnonzero(keep))
+    sub.excluded = {**profile.excluded, **{f"participants: {k}": v for k, v in left.items()}}
+    return sub, left
+
+
+def run(
+    profile: Profile,
+    k: int,
+    *,
+    backend: str = "offline",
+    generators: Sequence[str] | None = None,
+    rule: str = "gsc",
+    budget: int | None = None,
+    keep_candidates: bool = True,
+    seats: bool = True,
+    tolerance: float = 0.0,
+    tiebreak: str = "distinctive",
+    policy: PoolPolicy = PoolPolicy(),
+    exclude_participants: Sequence[str] = (),
+    silent_authors: bool = False,
+    seed: int = 0,
+    cache: Any = None,
+    measure_accuracy: bool = True,
+    progress: Progress | None = None,
+) -> Run:
+    """Build the named backends (every one gets ``seed`` and ``cache``, a :class:`pnyx.queries.cache.Cache`),
+    run :func:`pnyx.process.generative_social_choice`, the balanced assignment and :func:`pnyx.audit.audit`.
+
+    ``generators`` None picks :func:`default_generators` (an LLM when ``PNYX_LLM_BASE_URL`` and
+    ``PNYX_LLM_MODEL`` are set). The accuracy is measured on this data's observed judgments (none
+    observed: not measured, and the audit says so).
+    """
+    from pnyx.assignment import balanced
+    from pnyx.queries import get_discriminative, get_generative
+
+    progress = progress or (lambda phase, done, total: None)
+    profile, left_out = select_participants(profile, exclude=exclude_participants, silent_authors=silent_authors)
+    by_default = generators is None
+    if by_default:
+        from pnyx.queries.client import LLMConfig
+
+        cfg = LLMConfig.from_env()
+        generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
+    settings = {"cache": cache, "seed": seed}
+    disc = get_discriminative(backend, settings)
+    # on vote data the participants' texts are their own comments, already statements in the pool; by
+    # default extractive proposes only the data's statements (see default_generators)
+    source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
+    gens = [get_generative(g, settings, **(source if g == "extractive" else {})) for g in generators]
+    result = generative_social_choice(profile, k, discriminative=disc, generators=gens, rule=rule, budget=budget,
+                                      keep_candidates=keep_candidates, seats=seats, tolerance=tolerance,
+                                      tiebreak=tiebreak, policy=policy, seed=seed, progress=progress)
+    assignment = balanced(result.utilities, result.slate)
+    report = None
+    if measure_accuracy and profile.observed.any():
+        from pnyx.evaluate.accuracy import statement_held_out, vote_held_out
+
+        step = lambda done, total: progress("accuracy", done, total)  # noqa: E731
+        report = (vote_held_out(profile, disc, seed=seed, progress=step) if profile.scale == "vote"
+                  else statement_held_out(profile, disc, progress=step))
+    progress("audit", 0, 1)
+    labels = [label for label in result.profile.provenance_labels if label != "observed"]
+    checked = audit(result, assignment, accuracy=report, usage=usage_of([disc, *gens]),
+                    backend=labels[0] if labels else backend)
+    progress("audit", 1, 1)
+    return Run(result=result, assignment=assignment, audit=checked, backend=backend, generators=list(generators),
+               participants_excluded=left_out)
