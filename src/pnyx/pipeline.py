@@ -89,7 +89,7 @@ def select_participants(profile: Profile, *, exclude: Sequence[str] = (), silent
     if not silent_authors and profile.observed.any():
         silent = keep & ~profile.observed.any(axis=1)
         if silent.any():
-            left["no judgment (authors who never voted)"] = int(silent.sum())
+            left["never voted or rated (e.g. authors who only wrote)"] = int(silent.sum())
             keep &= ~silent
     if not keep.any():
         raise InputError("no participant is left to represent", field="participants")

@@ -8,10 +8,13 @@ import shutil
 import numpy as np
 
 from pnyx.io import load, read_jsonl
+from pnyx.io._common import natural_key
 
 
 def _lines(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The file's records in the order of their ids, the order every reader gives participants in."""
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return sorted(records, key=lambda r: natural_key(r["id"]))
 
 
 def test_participants_jsonl_matches_the_file(chatbot):
@@ -32,6 +35,7 @@ def test_participants_jsonl_matches_the_file(chatbot):
             assert profile.explanations[i, j] == rating["explanation"]
         nonempty = {a["question_id"]: a["text"] for a in r["answers"] if a["text"]}
         assert profile.participants[i].answers == nonempty
+        assert list(profile.participants[i].answers) == sorted(nonempty)  # question ids in order
         assert profile.participants[i].metadata["hand_annotations"] == r["hand_annotations"]
         assert profile.participants[i].metadata["answer_date"] == r["answer_date"]
 

@@ -24,14 +24,13 @@ from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from pnyx.data import MAX_UTILITY, Profile, to_data_scale
+from pnyx.scale import MIDPOINT  # the utility of a pass: a prediction above it predicts "agree"
 from pnyx.queries.base import DiscriminativeBackend, participant_means
 from pnyx.queries.cf import holdout_mask
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each held-out fold."""
 
-MIDPOINT = MAX_UTILITY / 2
-"""Utility of a pass; a predicted utility above it predicts "agree"."""
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pnyx.data import RATING_LABELS, VOTE_LABELS, InputError, Profile, to_data_scale
+from pnyx.data import InputError, Profile
 
 
 @dataclass
@@ -70,8 +70,8 @@ def evaluate_slate(profile: Profile, slate: Sequence[str] | None = None) -> Slat
     U = profile.utilities[np.ix_(rows, cols)]
     result = balanced(U, list(range(len(cols))))
     assigned = np.asarray(result.assigned_utilities, dtype=float)
-    levels = sorted(RATING_LABELS if profile.scale == "rating" else VOTE_LABELS)
-    values = np.rint(to_data_scale(assigned, profile.scale)).astype(int)
+    levels = [int(v) for v in profile.scale.values]
+    values = np.rint(profile.scale.to_data(assigned)).astype(int)
     return SlateEvaluation(
         slate=ids,
         participants=[profile.participants[i].id for i in rows],

@@ -32,7 +32,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from pnyx.data import InputError, Judgment, Participant, Profile, Statement
-from pnyx.io._common import check_label, read_text
+from pnyx.io._common import check_label, natural_key, read_text
 
 PARTICIPANTS_FILE = "participants.jsonl"
 STATEMENTS_FILE = "slate.json"
@@ -184,7 +184,8 @@ def read_jsonl(path: str | Path) -> Profile:
                                      field=f"ratings[{k}].statement")
             judgments.append(Judgment(pid, sid, rating.rating, rating.explanation))
 
-        participants.append(Participant(pid, answers, dict(record.model_extra or {})))
+        participants.append(Participant(pid, dict(sorted(answers.items(), key=lambda qa: natural_key(qa[0]))),
+                                        dict(record.model_extra or {})))
 
     if not participants:
         raise InputError("no participants", path=where)
@@ -201,4 +202,6 @@ def read_jsonl(path: str | Path) -> Profile:
     info: dict[str, Any] = {"format": "jsonl", "questions": questions, "prompt_questions": prompt_questions}
     info.update(slate_facts)
     excluded = {"empty answers": empty_answers} if empty_answers else {}
+    # in the order of the ids (as every reader): the profile does not depend on the order of the lines
+    participants.sort(key=lambda p: natural_key(p.id))
     return Profile.from_judgments(participants, statements, judgments, "rating", excluded=excluded, source=where, info=info)

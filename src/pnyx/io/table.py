@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from pnyx.data import InputError, Judgment, Participant, Profile, Scale, Statement
-from pnyx.io._common import csv_rows, parse_judgment, require
+from pnyx.io._common import csv_rows, natural_key, parse_judgment, require
 
 OPINIONS, JUDGMENTS, STATEMENTS = "opinions.csv", "judgments.csv", "statements.csv"
 Rows = Iterator[tuple[int, dict[str, str]]]
@@ -59,14 +59,17 @@ def read_csv(path: str | Path) -> Profile:
     texts: dict[str, str] = {}
     if judgments_file is not None:
         scale, judgments, texts = _judgments(judgments_file, answers, statements)
-    participant_ids = dict.fromkeys([*(answers or {}), *(j.participant for j in judgments)])
+    # participants in the order of their ids, answers in the order of the question ids: the profile, and so
+    # the slate, do not depend on the order of the file's rows
+    participant_ids = sorted(dict.fromkeys([*(answers or {}), *(j.participant for j in judgments)]), key=natural_key)
     info: dict[str, Any] = {"format": "csv", "statements_without_text": 0}
     if statements is None:
         order = dict.fromkeys(j.statement for j in judgments)
         statements = {sid: Statement(sid, texts.get(sid, sid)) for sid in order}
         info["statements_without_text"] = len(order.keys() - texts.keys())
     return Profile.from_judgments(
-        [Participant(pid, (answers or {}).get(pid, {})) for pid in participant_ids], list(statements.values()), judgments,
+        [Participant(pid, dict(sorted((answers or {}).get(pid, {}).items(), key=lambda qa: natural_key(qa[0]))))
+         for pid in participant_ids], list(statements.values()), judgments,
         scale, excluded={"empty answers": empty} if empty else {}, source=str(path), info=info,
     )
 

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pnyx.data import MAX_UTILITY, Profile
+from pnyx.scale import MIDPOINT
 
 
 def participant_means(profile: Profile, exclude: int | None = None) -> np.ndarray:
@@ -28,7 +29,7 @@ def participant_means(profile: Profile, exclude: int | None = None) -> np.ndarra
         obs[:, exclude] = False
     total = np.where(obs, profile.utilities, 0.0).sum(axis=1)
     count = obs.sum(axis=1)
-    glob = total.sum() / count.sum() if count.sum() else MAX_UTILITY / 2
+    glob = total.sum() / count.sum() if count.sum() else MIDPOINT
     return np.where(count > 0, total / np.maximum(count, 1), glob)
 
 

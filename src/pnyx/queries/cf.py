@@ -27,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from pnyx.data import MAX_UTILITY, Profile
+from pnyx.scale import MIDPOINT
 from pnyx.queries import register_discriminative
 from pnyx.queries.base import DiscriminativeBackend, Prediction, require_judgments
 
@@ -125,7 +126,7 @@ def fit_biased_mf(
     """Fit ``U[observed] ≈ μ + b_i + c_j + p_i·q_j`` by ALS (rank 0 = biases only)."""
     e = entries if entries is not None else _Entries(observed, U)
     n, m = e.n, e.m
-    mu = float(e.values.mean()) if len(e.values) else 2.0
+    mu = float(e.values.mean()) if len(e.values) else MIDPOINT
     rng = np.random.default_rng(seed)
     P = rng.normal(0.0, 0.1, (n, rank))
     Q = rng.normal(0.0, 0.1, (m, rank))

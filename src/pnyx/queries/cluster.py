@@ -18,7 +18,8 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.cluster import KMeans
 
-from pnyx.data import MAX_UTILITY, Profile
+from pnyx.data import Profile
+from pnyx.scale import MIDPOINT
 from pnyx.queries import register_generative
 from pnyx.queries.base import Candidate, GenerativeBackend
 from pnyx.queries.extractive import ExtractiveGenerator, column_means, sentences
@@ -49,7 +50,7 @@ class ClusterGenerator(GenerativeBackend):
         if not profile.observed[rows].any():
             raise ValueError("cluster: the participants have neither texts nor judgments to cluster by")
         U = np.where(profile.observed, profile.utilities, np.nan)
-        col = column_means(U, empty=MAX_UTILITY / 2)
+        col = column_means(U, empty=MIDPOINT)
         return np.where(np.isnan(U), col, U)[rows], "observed utilities"
 
     def _medoid_sentence(self, profile: Profile, members: np.ndarray, centre: np.ndarray,

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pnyx.data import Profile
+from pnyx.scale import MIDPOINT
 from pnyx.queries import register_discriminative, register_generative
 from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend, Prediction
 from pnyx.queries.cache import Cache
@@ -218,7 +219,7 @@ class LLMGenerator(GenerativeBackend):
                     raise
         U = profile.utilities[members]
         known = ~np.isnan(U)
-        column_mean = np.where(known.any(axis=0), np.nansum(U, axis=0) / np.maximum(known.sum(axis=0), 1), 2.0)
+        column_mean = np.where(known.any(axis=0), np.nansum(U, axis=0) / np.maximum(known.sum(axis=0), 1), MIDPOINT)
         return np.where(known, U, column_mean), "ratings"
 
     def ensemble(self, profile: Profile, participants: Sequence[int], *, size_target: int | None, seed: int) -> list[dict[str, Any]]:

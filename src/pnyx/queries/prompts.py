@@ -19,7 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from pnyx.data import RATING_LABELS, VOTE_LABELS, Profile, to_data_scale
+from pnyx.data import RATING_LABELS, Profile
+from pnyx.scale import Scale
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 RATING_QUESTION = "Rating (0-4):"
@@ -48,9 +49,9 @@ def fence(text: str, *, max_chars: int = 1500) -> str:
     return text if len(text) <= max_chars else text[:max_chars].rstrip() + " …"
 
 
-def _judgment_label(value: float, scale: str) -> str:
-    v = int(round(float(to_data_scale(value, scale))))
-    return f"{v} ({RATING_LABELS[v]})" if scale == "rating" else VOTE_LABELS[v]
+def _judgment_label(value: float, scale: Scale) -> str:
+    v = int(round(float(scale.to_data(value))))
+    return f"{v} ({RATING_LABELS[v]})" if scale == "rating" else scale.value_label(v)
 
 
 def participant_block(

@@ -151,6 +151,31 @@ def tie(round_: int | None, tied: list[int], chosen: int, broken_by: str = "lowe
 
 # -- the one MILP helper -------------------------------------------------------------------------
 
+_banner_done = False
+
+
+def _highs():
+    """A HiGHS instance; the first one in a process prints a banner on the C-level stdout, which would
+    land in the output of commands that print JSON, so that one is made with stdout pointed at /dev/null."""
+    import os
+    import sys
+
+    import highspy
+
+    global _banner_done
+    if _banner_done:
+        return highspy.Highs()
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    try:
+        return highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
+        _banner_done = True
+
 
 def milp_max(
     c: np.ndarray,
@@ -188,7 +213,7 @@ def milp_max(
     lp.a_matrix_.index_ = A.indices.astype(np.int32)
     lp.a_matrix_.value_ = A.data.astype(float)
     lp.integrality_ = [highspy.HighsVarType.kInteger if b else highspy.HighsVarType.kContinuous for b in integer]
-    h = highspy.Highs()
+    h = _highs()
     h.setOptionValue("output_flag", False)
     h.setOptionValue("random_seed", 0)
     h.setOptionValue("mip_rel_gap", 0.0)
