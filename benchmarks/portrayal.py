@@ -19,6 +19,9 @@ issue 8), "distinctive" (the default now) and tolerances; top-k by agree count; 
 representatives (agree rate in the group minus outside it, groups in turn by size; and Polis's
 repness with proportional seats, as in benchmarks/process.py).
 
+Experimental near-tie criteria that pnyx.rules does not offer (``gsc_variant``, rows "variant: …") are
+compared too; ``--no-variants`` leaves them out.
+
 Run:  .venv/bin/python benchmarks/portrayal.py [--seeds 5] [--k 5 10] [--backend cf] [--tolerance 0.25 0.5]
 """
 
@@ -34,6 +37,7 @@ from pnyx.evaluate.portrayal import group_representatives, held_out, split_parti
 from pnyx.io import load
 from pnyx.queries import get_discriminative
 from pnyx.rules import compute
+from pnyx.rules.gsc import _top, distinctive_support, round_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 POLIS = REPO.parent / "shared" / "data" / "polis"
@@ -42,8 +46,58 @@ BASELINES = ("top-k by agree count", "group reps: agree-rate difference, round-r
              "group reps: Polis repness, proportional seats")
 
 
+def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tolerance: float = 0.0,
+                participants: str = "fewest alternatives") -> list[int]:
+    """Experiment, not in pnyx.rules: the GSC rounds of :func:`pnyx.rules.gsc.gsc` with another secondary
+    criterion among near-ties (each candidate's matched group as gsc_round forms it):
+
+    * ``distinctive`` — distinctive support (what pnyx.rules does; a check of this replica);
+    * ``least served`` — the candidate whose matched group gets least from the slate so far (mean over the
+      group of its best utility among the slate statements), then distinctive support;
+    * ``majority agrees`` — candidates most of whose observed voters agree (add-one smoothed agree rate
+      > ½) first, then distinctive support.
+
+    ``participants``: who is matched among those tied at the cut-off utility — ``"fewest alternatives"``
+    (gsc_round's rule) or ``"lowest row"``.
+    """
+    n, m = U.shape
+    unmatched, available, slate = np.ones(n, dtype=bool), np.arange(m), []
+    agree_rate = ((votes == 1).sum(axis=0) + 1) / ((~np.isnan(votes)).sum(axis=0) + 2)
+    for r in round_sizes(n, k):
+        rows = np.flatnonzero(unmatched)
+        sub = U[np.ix_(rows, available)]
+        scores = np.partition(sub, rows.size - r, axis=0)[rows.size - r]
+        near = np.flatnonzero(scores >= scores.max() - tolerance - 1e-9 * (1 + abs(scores.max())))
+        order = sub.mean(axis=1) if participants == "fewest alternatives" else np.zeros(rows.size)
+        best = None
+        for c in near:
+            col = int(available[c])
+            group, _ = _top(sub[:, c], rows, r, order)
+            distinct = round(distinctive_support(U, group, col), 9)
+            if criterion == "least served":
+                key = (-round(float(U[np.ix_(group, slate)].max(axis=1).mean()), 9) if slate else 0.0, distinct)
+            elif criterion == "majority agrees":
+                key = (bool(agree_rate[col] > 0.5), distinct)
+            else:
+                key = (distinct,)
+            if best is None or key > best[0]:
+                best = (key, col, group)
+        _, col, group = best
+        slate.append(col)
+        unmatched[group] = False
+        available = available[available != col]
+    return slate
+
+
+VARIANTS = {"variant: least served, then distinctive": {"criterion": "least served"},
+            "variant: least served, tolerance 0.25": {"criterion": "least served", "tolerance": 0.25},
+            "variant: majority agrees, then distinctive": {"criterion": "majority agrees"},
+            "variant: distinctive, participants by lowest row": {"criterion": "distinctive",
+                                                                 "participants": "lowest row"}}
+
+
 def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: list[int],
-           tolerances: list[float]) -> dict[str, list[int]]:
+           tolerances: list[float], variants: bool = True) -> dict[str, list[int]]:
     """Every method's slate (columns of the profile) from the training votes and their imputed utilities."""
     def gsc(**params) -> list[int]:
         return [pool[c] for c in compute("gsc", U[:, pool], k, **params).slate]
@@ -51,13 +105,19 @@ def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: l
     out = {BEFORE: gsc(tiebreak="lowest"), DEFAULT: gsc(tiebreak="distinctive")}
     for tol in tolerances:
         out[f"gsc, distinctive, tolerance {tol:g}"] = gsc(tiebreak="distinctive", tolerance=tol)
+    if variants:
+        replica = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, criterion="distinctive")]
+        assert replica == out[DEFAULT], "the experiment's GSC rounds differ from pnyx.rules' gsc"
+        for name, params in VARIANTS.items():
+            out[name] = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **params)]
     out[BASELINES[0]] = top_by_agree_count(votes_train, k, pool=pool)
     out[BASELINES[1]] = group_representatives(votes_train, groups, k, pool=pool)
     out[BASELINES[2]] = group_representatives(votes_train, groups, k, score="repness", seats="proportional", pool=pool)
     return out
 
 
-def evaluate(folder: Path, seeds: int, ks: list[int], backend: str, tolerances: list[float]) -> tuple[dict, dict]:
+def evaluate(folder: Path, seeds: int, ks: list[int], backend: str, tolerances: list[float],
+             variants: bool = True) -> tuple[dict, dict]:
     """{(k, method): [HeldOut per seed]} and facts about the conversation."""
     profile = load(folder)
     meta = set(profile.info.get("meta_comments") or [])
@@ -73,7 +133,7 @@ def evaluate(folder: Path, seeds: int, ks: list[int], backend: str, tolerances: 
         seconds += time.perf_counter() - t0
         groups = part.groups()
         for k in ks:
-            for name, slate in slates(votes[train], U, groups, k, pool, tolerances).items():
+            for name, slate in slates(votes[train], U, groups, k, pool, tolerances, variants).items():
                 assert len(slate) == k == len(set(slate)), (name, slate)
                 results.setdefault((k, name), []).append(held_out(votes[train], votes[test], slate, k, pool=pool))
     facts = {"n": profile.n, "m": len(pool), "meta": len(meta), "held_out": int(round(0.2 * profile.n)),
@@ -103,19 +163,16 @@ def table(name: str, results: dict, facts: dict, ks: list[int]) -> str:
     return "\n".join(lines)
 
 
-def verdict(name: str, results: dict, ks: list[int], method: str = DEFAULT) -> list[str]:
-    """Paired over seeds: the method's gain minus the best baseline's, its coverage and JR gap minus gsc-before's."""
-    out = []
-    for k in ks:
-        gain = lambda m: np.array([r.portrayal.gain for r in results[(k, m)]]) * 100  # noqa: E731
-        best = max(BASELINES, key=lambda m: gain(m).mean())
-        dg = gain(method) - gain(best)
-        dc = np.array([a.coverage - b.coverage for a, b in zip(results[(k, method)], results[(k, BEFORE)])])
-        dj = np.array([a.jr_gap - b.jr_gap for a, b in zip(results[(k, method)], results[(k, BEFORE)])])
-        met = dg.mean() >= 0 and dc.mean() >= 0 and dj.mean() <= 0
-        out.append(f"| {name} | {k} | {method} | {best} | {dg.mean():+.1f} ± {dg.std():.1f} | {dc.mean():+.3f} ± {dc.std():.3f} "
-                   f"| {dj.mean():+.2f} ± {dj.std():.2f} | {'yes' if met else 'no'} |")
-    return out
+def verdict(results: dict, k: int, method: str) -> str:
+    """Paired over seeds: the method's gain minus the best baseline's (points), its coverage and JR gap minus
+    gsc-before's; "met" when the first is ≥ 0, the second ≥ 0 and the third ≤ 0 on average."""
+    gain = lambda m: np.array([r.portrayal.gain for r in results[(k, m)]]) * 100  # noqa: E731
+    best = max(BASELINES, key=lambda m: gain(m).mean())
+    dg = gain(method) - gain(best)
+    dc = np.array([a.coverage - b.coverage for a, b in zip(results[(k, method)], results[(k, BEFORE)])])
+    dj = np.array([a.jr_gap - b.jr_gap for a, b in zip(results[(k, method)], results[(k, BEFORE)])])
+    met = dg.mean() >= 0 and dc.mean() >= 0 and dj.mean() <= 0
+    return f"{dg.mean():+.1f} / {dc.mean():+.3f} / {dj.mean():+.2f} {'**met**' if met else 'no'}"
 
 
 def main() -> None:
@@ -125,22 +182,25 @@ def main() -> None:
     parser.add_argument("--backend", default="cf", help="discriminative backend that imputes the training votes")
     parser.add_argument("--tolerance", type=float, nargs="*", default=[0.25, 0.5])
     parser.add_argument("--data", type=Path, default=POLIS)
+    parser.add_argument("--no-variants", action="store_true", help="leave out the experimental tie criteria")
     args = parser.parse_args()
     t0 = time.perf_counter()
     print(f"# pnyx portrayal benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; backend "
           f"{args.backend}; {args.seeds} seeds; mean ± sd over seeds)\n")
-    summary = []
-    methods = [DEFAULT] + [f"gsc, distinctive, tolerance {t:g}" for t in args.tolerance]
+    everything = {}
     for folder in sorted(p for p in args.data.iterdir() if (p / "comments.csv").is_file()):
-        results, facts = evaluate(folder, args.seeds, args.k, args.backend, args.tolerance)
+        results, facts = evaluate(folder, args.seeds, args.k, args.backend, args.tolerance, not args.no_variants)
+        everything[folder.name] = results
         print(table(folder.name, results, facts, args.k) + "\n", flush=True)
+    names = list(everything)
+    methods = [m for m in dict.fromkeys(m for (_, m) in next(iter(everything.values())))
+               if m != BEFORE and m not in BASELINES]
+    print("Target, paired over seeds — portrayal gain minus the best baseline's (points) / coverage minus "
+          "gsc-before's / JR gap minus gsc-before's:\n")
+    print(f"| k | gsc variant | {' | '.join(names)} |\n|---|---|{'---|' * len(names)}")
+    for k in args.k:
         for m in methods:
-            summary += verdict(folder.name, results, args.k, m)
-    print("Target, paired over seeds (gain: the gsc variant's minus the best baseline's, points; coverage and JR gap: "
-          "the variant's minus gsc-before's):\n")
-    print("| conversation | k | gsc variant | best baseline | gain − best baseline's | coverage − before's "
-          "| JR gap − before's | met |\n|---|---|---|---|---|---|---|---|")
-    print("\n".join(summary))
+            print(f"| {k} | {m} | {' | '.join(verdict(everything[n], k, m) for n in names)} |")
     print(f"\n{time.perf_counter() - t0:.0f} s in all")
 
 
