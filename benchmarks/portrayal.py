@@ -163,16 +163,20 @@ def table(name: str, results: dict, facts: dict, ks: list[int]) -> str:
     return "\n".join(lines)
 
 
-def verdict(results: dict, k: int, method: str) -> str:
-    """Paired over seeds: the method's gain minus the best baseline's (points), its coverage and JR gap minus
-    gsc-before's; "met" when the first is ≥ 0, the second ≥ 0 and the third ≤ 0 on average."""
-    gain = lambda m: np.array([r.portrayal.gain for r in results[(k, m)]]) * 100  # noqa: E731
-    best = max(BASELINES, key=lambda m: gain(m).mean())
-    dg = gain(method) - gain(best)
-    dc = np.array([a.coverage - b.coverage for a, b in zip(results[(k, method)], results[(k, BEFORE)])])
-    dj = np.array([a.jr_gap - b.jr_gap for a, b in zip(results[(k, method)], results[(k, BEFORE)])])
+def verdict(results: dict, k: int, method: str, against: str | None = None) -> str:
+    """Paired over seeds (mean ± sd of the differences): the method's portrayal gain minus the best baseline's
+    (points), its coverage and JR gap minus those of ``against`` (default: that best baseline); "met" when the
+    first is ≥ 0, the second ≥ 0 and the third ≤ 0 on average."""
+    def of(m: str, what: str) -> np.ndarray:
+        return np.array([r.portrayal.gain * 100 if what == "gain" else getattr(r, what) for r in results[(k, m)]])
+
+    best = max(BASELINES, key=lambda m: of(m, "gain").mean())
+    other = against or best
+    dg, dc, dj = of(method, "gain") - of(best, "gain"), of(method, "coverage") - of(other, "coverage"), \
+        of(method, "jr_gap") - of(other, "jr_gap")
     met = dg.mean() >= 0 and dc.mean() >= 0 and dj.mean() <= 0
-    return f"{dg.mean():+.1f} / {dc.mean():+.3f} / {dj.mean():+.2f} {'**met**' if met else 'no'}"
+    return (f"{dg.mean():+.1f} ± {dg.std():.1f} / {dc.mean():+.3f} ± {dc.std():.3f} / {dj.mean():+.2f} ± {dj.std():.2f}"
+            f" {'**met**' if met else 'no'}")
 
 
 def main() -> None:
@@ -184,24 +188,34 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=POLIS)
     parser.add_argument("--no-variants", action="store_true", help="leave out the experimental tie criteria")
     args = parser.parse_args()
+    folders = sorted(p for p in args.data.iterdir() if (p / "comments.csv").is_file()) if args.data.is_dir() else []
+    if not folders:
+        raise SystemExit(f"no Polis export folders under {args.data} (see ../shared/data/README.md)")
     t0 = time.perf_counter()
     print(f"# pnyx portrayal benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; backend "
           f"{args.backend}; {args.seeds} seeds; mean ± sd over seeds)\n")
     everything = {}
-    for folder in sorted(p for p in args.data.iterdir() if (p / "comments.csv").is_file()):
+    for folder in folders:
         results, facts = evaluate(folder, args.seeds, args.k, args.backend, args.tolerance, not args.no_variants)
         everything[folder.name] = results
         print(table(folder.name, results, facts, args.k) + "\n", flush=True)
     names = list(everything)
     methods = [m for m in dict.fromkeys(m for (_, m) in next(iter(everything.values())))
                if m != BEFORE and m not in BASELINES]
-    print("Target, paired over seeds — portrayal gain minus the best baseline's (points) / coverage minus "
-          "gsc-before's / JR gap minus gsc-before's:\n")
-    print(f"| k | gsc variant | {' | '.join(names)} |\n|---|---|{'---|' * len(names)}")
-    for k in args.k:
-        for m in methods:
-            print(f"| {k} | {m} | {' | '.join(verdict(everything[n], k, m) for n in names)} |")
-    print(f"\n{time.perf_counter() - t0:.0f} s in all")
+    best = {n: {k: max(BASELINES, key=lambda m: np.mean([r.portrayal.gain for r in everything[n][(k, m)]]))
+                for k in args.k} for n in names}
+    print("Best baseline by portrayal gain: " + "; ".join(f"{n} {', '.join(f'k = {k}: {b}' for k, b in bs.items())}"
+                                                       for n, bs in best.items()) + "\n")
+    for against, title in ((BEFORE, "coverage and JR gap against gsc-before"),
+                           (None, "coverage and JR gap against that best baseline")):
+        print(f"Target, paired over seeds (mean ± sd of the differences) — portrayal gain minus the best baseline's "
+              f"(points) / coverage minus … / JR gap minus …, {title}:\n")
+        print(f"| k | gsc variant | {' | '.join(names)} |\n|---|---|{'---|' * len(names)}")
+        for k in args.k:
+            for m in methods:
+                print(f"| {k} | {m} | {' | '.join(verdict(everything[n], k, m, against) for n in names)} |")
+        print()
+    print(f"{time.perf_counter() - t0:.0f} s in all")
 
 
 if __name__ == "__main__":

@@ -102,6 +102,10 @@ def test_portrayal_separating_slate_predicts_what_the_majority_misses():
     # a slate everyone agrees with: every training participant ties, the neighbours are everyone
     q = portrayal(train, test, [1], neighbours=1)
     assert (q.accuracy, q.baseline_accuracy, q.votes) == (0.0, 0.0, 2)
+    r = portrayal(train, test, [1], neighbours=1, pool=[1, 2])  # statement 0 is not a candidate: not predicted
+    assert (r.accuracy, r.votes) == (0.0, 1)
+    empty = portrayal(train, test, [0, 1], pool=[0, 1])
+    assert np.isnan(empty.accuracy) and empty.votes == 0
 
 
 def test_portrayal_ties_at_the_cut_and_silent_neighbours():
