@@ -212,7 +212,7 @@ class Portrayal:
     votes: int
     """Held-out votes predicted."""
     people: int
-    """Held-out participants evaluated (a vote on a slate statement and on another statement)."""
+    """Held-out participants evaluated (a vote on a slate statement, an agree/disagree vote on another)."""
     neighbours: int
 
     @property
