@@ -28,73 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pnyx.data import Profile
+from pnyx.evaluate.portrayal import (group_representatives, held_out, split_participants, top_by_agree_count,
+                                    top_by_agree_rate)
 from pnyx.io import load
 
 REPO = Path(__file__).resolve().parents[1]
 POLIS = REPO / "examples" / "scoop-hivemind-biodiversity"
 CHATBOT = REPO.parent / "shared" / "data" / "chatbot_personalization" / "participants.jsonl"
-AGREE = 4.0  # a Polis agree vote on the utility scale
-
-
-# -- baselines on the training participants' observed votes -------------------------------------------------------
-
-def top_by_agree_count(train: Profile, k: int) -> list[int]:
-    agrees = (train.observed & (train.utilities == AGREE)).sum(axis=0)
-    return np.argsort(-agrees, kind="stable")[:k].tolist()
-
-
-def top_by_agree_rate(train: Profile, k: int, min_votes: int = 10) -> list[int]:
-    """Agree share among votes cast; comments with fewer than ``min_votes`` votes rank last."""
-    votes = train.observed.sum(axis=0)
-    agrees = (train.observed & (train.utilities == AGREE)).sum(axis=0)
-    rate = np.where(votes >= min_votes, agrees / np.maximum(votes, 1), -1.0)
-    return np.argsort(-rate, kind="stable")[:k].tolist()
-
-
-def polis_group_representatives(train: Profile, k: int) -> list[int]:
-    """Polis's representative comments: per opinion group, comments ranked by agree representativeness
-    ra·pa with pa = (agrees in group + 1) / (votes in group + 2) and ra = pa / (the same outside the
-    group) (Small et al., "Polis: scaling deliberation", 2021; the `repness` of Polis's math); seats
-    split among groups in proportion to their size (largest remainder), each group's top comments with
-    pa > 1/2 taken in turn."""
-    groups = np.array([g if g is not None else "" for g in train.groups()])
-    names = sorted(g for g in set(groups) if g)
-    agree = (train.observed & (train.utilities == AGREE)).astype(float)
-    seen = train.observed.astype(float)
-    sizes = np.array([(groups == g).sum() for g in names], dtype=float)
-    quota = k * sizes / sizes.sum()
-    seats = np.floor(quota).astype(int)
-    seats[np.argsort(-(quota - seats), kind="stable")[: k - seats.sum()]] += 1
-    ranked = []
-    for g in names:
-        inside = groups == g
-        pa = (agree[inside].sum(0) + 1) / (seen[inside].sum(0) + 2)
-        pa_out = (agree[~inside].sum(0) + 1) / (seen[~inside].sum(0) + 2)
-        rep = np.where(pa > 0.5, pa / pa_out * pa, -np.inf)
-        ranked.append(list(np.argsort(-rep, kind="stable")))
-    slate: list[int] = []
-    for g, want in enumerate(seats):
-        for j in ranked[g]:
-            if want == 0:
-                break
-            if j not in slate:
-                slate.append(int(j))
-                want -= 1
-    return slate
-
-
-# -- held-out measures ----------------------------------------------------------------------------------------
-
-def held_out_measures(test: Profile, slate: list[int], k: int) -> dict[str, float]:
-    agree = test.observed & (test.utilities == AGREE)
-    voted = test.observed[:, slate].any(axis=1)
-    covered = agree[:, slate].any(axis=1)
-    excluded = np.setdiff1d(np.arange(test.m), slate)
-    uncovered_agree = agree[~covered][:, excluded].sum(axis=0)
-    largest = int(uncovered_agree.max()) if excluded.size else 0
-    return {"coverage": covered[voted].mean() if voted.any() else float("nan"), "evaluated": int(voted.sum()),
-            "largest_uncovered": largest, "largest_over_quota": largest / (test.n / k)}
 
 
 def polis_table(seeds: int, ks: list[int]) -> str:
@@ -108,18 +48,20 @@ def polis_table(seeds: int, ks: list[int]) -> str:
     seconds: dict[tuple[int, str], list[float]] = {}
     for k in ks:
         for seed in range(seeds):
-            rng = np.random.default_rng(seed)
-            order = rng.permutation(profile.n)
-            cut = int(round(0.2 * profile.n))
-            test, train = profile.subset(participants=np.sort(order[:cut])), profile.subset(participants=np.sort(order[cut:]))
+            train_rows, test_rows = split_participants(profile.n, fraction=0.2, seed=seed)
+            train = profile.subset(participants=train_rows)
+            votes, test_votes = train.observed_values(), profile.observed_values()[test_rows]
             t0 = time.perf_counter()
             result = run(train, k, backend="offline", generators=["extractive"], seed=seed, measure_accuracy=False)
             seconds.setdefault((k, "gsc"), []).append(time.perf_counter() - t0)
             slates = {"gsc": [train.statement_ids.index(s.id) for s in result.result.statements]}
-            for name, f in (("top-k agree count", top_by_agree_count), ("top-k agree rate", top_by_agree_rate),
-                            ("Polis group representatives", polis_group_representatives)):
+            baselines = {"top-k agree count": lambda: top_by_agree_count(votes, k),
+                         "top-k agree rate": lambda: top_by_agree_rate(votes, k),
+                         "Polis group representatives": lambda: group_representatives(
+                             votes, train.groups(), k, score="repness", seats="proportional")}
+            for name, f in baselines.items():
                 t0 = time.perf_counter()
-                slates[name] = f(train, k)
+                slates[name] = f()
                 seconds.setdefault((k, name), []).append(time.perf_counter() - t0)
             # the imputed matrix: the same offline backend's predictions the gsc run used for the data's comments
             imputed = result.result.utilities[:, : train.m]
@@ -129,7 +71,7 @@ def polis_table(seeds: int, ks: list[int]) -> str:
                 seconds.setdefault((k, name), []).append(time.perf_counter() - t0)
             for name, slate in slates.items():
                 assert len(slate) == k and len(set(slate)) == k, (name, slate)
-                rows.setdefault((k, name), []).append(held_out_measures(test, slate, k))
+                rows.setdefault((k, name), []).append(held_out(votes, test_votes, slate, k))
     lines = [f"Held-out 20 % of {profile.n} participants, {seeds} seeds (mean ± sd over seeds).", "",
              "gsc seconds: the whole offline process (imputation included); seq-PAV and Equal Shares: the rule on "
              "the gsc run's imputed matrix.", "",
@@ -138,8 +80,8 @@ def polis_table(seeds: int, ks: list[int]) -> str:
     for k in ks:
         for name in methods:
             ms = rows[(k, name)]
-            cov = np.array([m["coverage"] for m in ms])
-            big = np.array([m["largest_over_quota"] for m in ms])
+            cov = np.array([m.coverage for m in ms])
+            big = np.array([m.jr_gap for m in ms])
             lines.append(f"| {k} | {name} | {cov.mean():.3f} ± {cov.std():.3f} | {big.mean():.2f} ± {big.std():.2f} "
                          f"| {np.mean(seconds[(k, name)]):.2f} |")
     return "\n".join(lines)

@@ -1,0 +1,222 @@
+"""Do slates portray the population? Held-out evaluation on the shared Polis conversations (issue 8).
+
+For each conversation in ../shared/data/polis/ and each seed: hold out 20 % of the participants
+(seeded permutation), choose slates of k statements from the other 80 %, and measure on the
+held-out people's observed votes (definitions: :mod:`pnyx.evaluate.portrayal`):
+
+* coverage — share of held-out people who agree with at least one slate statement they voted on;
+* portrayal gain — their votes on the slate pick their 20 nearest training participants, whose
+  majority predicts their agree/disagree votes on every other statement: accuracy minus the
+  per-statement majority's on the same votes (percentage points);
+* JR gap — the largest group of held-out people who agree with one statement off the slate and
+  with no slate statement, as a multiple of n_held_out / k (as in benchmarks/process.py).
+
+Methods: ``gsc`` as the offline process runs it on vote data — the training votes imputed by a
+discriminative backend (``cf`` by default: on these votes the ``offline`` hybrid chooses cf alone,
+see benchmarks/README.md; ``--backend offline`` runs the hybrid), then ``pnyx.rules.compute("gsc",
+U, k, ...)`` over the data's statements without the meta ones — with tiebreak "lowest" (before
+issue 8), "distinctive" (the default now) and tolerances; top-k by agree count; Polis-style group
+representatives (agree rate in the group minus outside it, groups in turn by size; and Polis's
+repness with proportional seats, as in benchmarks/process.py).
+
+Experimental near-tie criteria that pnyx.rules does not offer (``gsc_variant``, rows "variant: …") are
+compared too; ``--no-variants`` leaves them out.
+
+Run:  .venv/bin/python benchmarks/portrayal.py [--seeds 5] [--k 5 10] [--backend cf] [--tolerance 0.25 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pnyx.evaluate.portrayal import group_representatives, held_out, split_participants, top_by_agree_count
+from pnyx.io import load
+from pnyx.queries import get_discriminative
+from pnyx.rules import compute
+from pnyx.rules.gsc import _top, distinctive_support, round_sizes
+
+REPO = Path(__file__).resolve().parents[1]
+POLIS = REPO.parent / "shared" / "data" / "polis"
+BEFORE, DEFAULT = "gsc, lowest (before)", "gsc, distinctive (default)"
+BASELINES = ("top-k by agree count", "group reps: agree-rate difference, round-robin",
+             "group reps: Polis repness, proportional seats")
+
+
+def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tolerance: float = 0.0,
+                participants: str = "fewest alternatives") -> list[int]:
+    """Experiment, not in pnyx.rules: the GSC rounds of :func:`pnyx.rules.gsc.gsc` with another secondary
+    criterion among near-ties (each candidate's matched group as gsc_round forms it):
+
+    * ``distinctive`` — distinctive support (what pnyx.rules does; a check of this replica);
+    * ``least served`` — the candidate whose matched group gets least from the slate so far (mean over the
+      group of its best utility among the slate statements), then distinctive support;
+    * ``majority agrees`` — candidates most of whose observed voters agree (add-one smoothed agree rate
+      > ½) first, then distinctive support.
+
+    ``participants``: who is matched among those tied at the cut-off utility — ``"fewest alternatives"``
+    (gsc_round's rule) or ``"lowest row"``.
+    """
+    n, m = U.shape
+    unmatched, available, slate = np.ones(n, dtype=bool), np.arange(m), []
+    agree_rate = ((votes == 1).sum(axis=0) + 1) / ((~np.isnan(votes)).sum(axis=0) + 2)
+    for r in round_sizes(n, k):
+        rows = np.flatnonzero(unmatched)
+        sub = U[np.ix_(rows, available)]
+        scores = np.partition(sub, rows.size - r, axis=0)[rows.size - r]
+        near = np.flatnonzero(scores >= scores.max() - tolerance - 1e-9 * (1 + abs(scores.max())))
+        order = sub.mean(axis=1) if participants == "fewest alternatives" else np.zeros(rows.size)
+        best = None
+        for c in near:
+            col = int(available[c])
+            group, _ = _top(sub[:, c], rows, r, order)
+            distinct = round(distinctive_support(U, group, col), 9)
+            if criterion == "least served":
+                key = (-round(float(U[np.ix_(group, slate)].max(axis=1).mean()), 9) if slate else 0.0, distinct)
+            elif criterion == "majority agrees":
+                key = (bool(agree_rate[col] > 0.5), distinct)
+            else:
+                key = (distinct,)
+            if best is None or key > best[0]:
+                best = (key, col, group)
+        _, col, group = best
+        slate.append(col)
+        unmatched[group] = False
+        available = available[available != col]
+    return slate
+
+
+VARIANTS = {"variant: least served, then distinctive": {"criterion": "least served"},
+            "variant: least served, tolerance 0.25": {"criterion": "least served", "tolerance": 0.25},
+            "variant: majority agrees, then distinctive": {"criterion": "majority agrees"},
+            "variant: distinctive, participants by lowest row": {"criterion": "distinctive",
+                                                                 "participants": "lowest row"}}
+
+
+def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: list[int],
+           tolerances: list[float], variants: bool = True) -> dict[str, list[int]]:
+    """Every method's slate (columns of the profile) from the training votes and their imputed utilities."""
+    def gsc(**params) -> list[int]:
+        return [pool[c] for c in compute("gsc", U[:, pool], k, **params).slate]
+
+    out = {BEFORE: gsc(tiebreak="lowest"), DEFAULT: gsc(tiebreak="distinctive")}
+    for tol in tolerances:
+        out[f"gsc, distinctive, tolerance {tol:g}"] = gsc(tiebreak="distinctive", tolerance=tol)
+    if variants:
+        replica = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, criterion="distinctive")]
+        assert replica == out[DEFAULT], "the experiment's GSC rounds differ from pnyx.rules' gsc"
+        for name, params in VARIANTS.items():
+            out[name] = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **params)]
+    out[BASELINES[0]] = top_by_agree_count(votes_train, k, pool=pool)
+    out[BASELINES[1]] = group_representatives(votes_train, groups, k, pool=pool)
+    out[BASELINES[2]] = group_representatives(votes_train, groups, k, score="repness", seats="proportional", pool=pool)
+    return out
+
+
+def evaluate(folder: Path, seeds: int, ks: list[int], backend: str, tolerances: list[float],
+             variants: bool = True) -> tuple[dict, dict]:
+    """{(k, method): [HeldOut per seed]} and facts about the conversation."""
+    profile = load(folder)
+    meta = set(profile.info.get("meta_comments") or [])
+    pool = [j for j, s in enumerate(profile.statements) if s.id not in meta]
+    votes = profile.observed_values()
+    results: dict[tuple[int, str], list] = {}
+    seconds = 0.0
+    for seed in range(seeds):
+        train, test = split_participants(profile.n, fraction=0.2, seed=seed)
+        part = profile.subset(participants=train)
+        t0 = time.perf_counter()
+        U = get_discriminative(backend, {"seed": seed}).predict(part).apply(part).utilities
+        seconds += time.perf_counter() - t0
+        groups = part.groups()
+        for k in ks:
+            for name, slate in slates(votes[train], U, groups, k, pool, tolerances, variants).items():
+                assert len(slate) == k == len(set(slate)), (name, slate)
+                results.setdefault((k, name), []).append(held_out(votes[train], votes[test], slate, k, pool=pool))
+    facts = {"n": profile.n, "m": len(pool), "meta": len(meta), "held_out": int(round(0.2 * profile.n)),
+             "impute_seconds": seconds / seeds}
+    return results, facts
+
+
+def _ms(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
+    a = np.asarray(values, dtype=float) * scale
+    return f"{np.nanmean(a):.{digits}f} ± {np.nanstd(a):.{digits}f}"
+
+
+def table(name: str, results: dict, facts: dict, ks: list[int]) -> str:
+    meta = f" ({facts['meta']} meta left out)" if facts["meta"] else ""
+    lines = [f"**{name}** — {facts['n']} participants ({facts['held_out']} held out per seed), {facts['m']} statements"
+             f"{meta}; imputation {facts['impute_seconds']:.1f} s "
+             "per seed", "",
+             "| k | method | coverage | portrayal gain (points) | neighbours' accuracy | majority accuracy | JR gap |",
+             "|---|---|---|---|---|---|---|"]
+    for k in ks:
+        for method in [m for (kk, m) in results if kk == k]:
+            rs = results[(k, method)]
+            p = [r.portrayal for r in rs]
+            lines.append(f"| {k} | {method} | {_ms([r.coverage for r in rs])} | {_ms([x.gain for x in p], 100, 1)} "
+                         f"| {_ms([x.accuracy for x in p], 100, 1)} % | {_ms([x.baseline_accuracy for x in p], 100, 1)} % "
+                         f"| {_ms([r.jr_gap for r in rs], digits=2)} |")
+    return "\n".join(lines)
+
+
+def verdict(results: dict, k: int, method: str, against: str | None = None) -> str:
+    """Paired over seeds (mean ± sd of the differences): the method's portrayal gain minus the best baseline's
+    (points), its coverage and JR gap minus those of ``against`` (default: that best baseline); "met" when the
+    first is ≥ 0, the second ≥ 0 and the third ≤ 0 on average."""
+    def of(m: str, what: str) -> np.ndarray:
+        return np.array([r.portrayal.gain * 100 if what == "gain" else getattr(r, what) for r in results[(k, m)]])
+
+    best = max(BASELINES, key=lambda m: of(m, "gain").mean())
+    other = against or best
+    dg, dc, dj = of(method, "gain") - of(best, "gain"), of(method, "coverage") - of(other, "coverage"), \
+        of(method, "jr_gap") - of(other, "jr_gap")
+    met = dg.mean() >= 0 and dc.mean() >= 0 and dj.mean() <= 0
+    return (f"{dg.mean():+.1f} ± {dg.std():.1f} / {dc.mean():+.3f} ± {dc.std():.3f} / {dj.mean():+.2f} ± {dj.std():.2f}"
+            f" {'**met**' if met else 'no'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--k", type=int, nargs="+", default=[5, 10])
+    parser.add_argument("--backend", default="cf", help="discriminative backend that imputes the training votes")
+    parser.add_argument("--tolerance", type=float, nargs="*", default=[0.25, 0.5])
+    parser.add_argument("--data", type=Path, default=POLIS)
+    parser.add_argument("--no-variants", action="store_true", help="leave out the experimental tie criteria")
+    args = parser.parse_args()
+    folders = sorted(p for p in args.data.iterdir() if (p / "comments.csv").is_file()) if args.data.is_dir() else []
+    if not folders:
+        raise SystemExit(f"no Polis export folders under {args.data} (see ../shared/data/README.md)")
+    t0 = time.perf_counter()
+    print(f"# pnyx portrayal benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; backend "
+          f"{args.backend}; {args.seeds} seeds; mean ± sd over seeds)\n")
+    everything = {}
+    for folder in folders:
+        results, facts = evaluate(folder, args.seeds, args.k, args.backend, args.tolerance, not args.no_variants)
+        everything[folder.name] = results
+        print(table(folder.name, results, facts, args.k) + "\n", flush=True)
+    names = list(everything)
+    methods = [m for m in dict.fromkeys(m for (_, m) in next(iter(everything.values())))
+               if m != BEFORE and m not in BASELINES]
+    best = {n: {k: max(BASELINES, key=lambda m: np.mean([r.portrayal.gain for r in everything[n][(k, m)]]))
+                for k in args.k} for n in names}
+    print("Best baseline by portrayal gain: " + "; ".join(f"{n} {', '.join(f'k = {k}: {b}' for k, b in bs.items())}"
+                                                       for n, bs in best.items()) + "\n")
+    for against, title in ((BEFORE, "coverage and JR gap against gsc-before"),
+                           (None, "coverage and JR gap against that best baseline")):
+        print(f"Target, paired over seeds (mean ± sd of the differences) — portrayal gain minus the best baseline's "
+              f"(points) / coverage minus … / JR gap minus …, {title}:\n")
+        print(f"| k | gsc variant | {' | '.join(names)} |\n|---|---|{'---|' * len(names)}")
+        for k in args.k:
+            for m in methods:
+                print(f"| {k} | {m} | {' | '.join(verdict(everything[n], k, m, against) for n in names)} |")
+        print()
+    print(f"{time.perf_counter() - t0:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
