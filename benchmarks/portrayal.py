@@ -76,6 +76,9 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tol
             distinct = round(distinctive_support(U, group, col), 9)
             if criterion == "least served":
                 key = (-round(float(U[np.ix_(group, slate)].max(axis=1).mean()), 9) if slate else 0.0, distinct)
+            elif criterion == "coverage":
+                covered = (U[:, slate] >= 3).any(axis=1) if slate else np.zeros(n, bool)
+                key = (int(((U[:, col] >= 3) & ~covered).sum()), distinct)
             elif criterion == "majority agrees":
                 key = (bool(agree_rate[col] > 0.5), distinct)
             else:
@@ -89,7 +92,9 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tol
     return slate
 
 
-VARIANTS = {"variant: least served, then distinctive": {"criterion": "least served"},
+VARIANTS = {"variant: coverage, then distinctive": {"criterion": "coverage"},
+            "variant: coverage, tolerance 0.25": {"criterion": "coverage", "tolerance": 0.25},
+            "variant: least served, then distinctive": {"criterion": "least served"},
             "variant: least served, tolerance 0.25": {"criterion": "least served", "tolerance": 0.25},
             "variant: majority agrees, then distinctive": {"criterion": "majority agrees"},
             "variant: distinctive, participants by lowest row": {"criterion": "distinctive",

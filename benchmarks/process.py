@@ -38,7 +38,7 @@ CHATBOT = REPO.parent / "shared" / "data" / "chatbot_personalization" / "partici
 
 
 def polis_table(seeds: int, ks: list[int]) -> str:
-    from pnyx.process import run
+    from pnyx.pipeline import run
     from pnyx.rules import compute
 
     profile = load(POLIS)
@@ -88,7 +88,7 @@ def polis_table(seeds: int, ks: list[int]) -> str:
 
 
 def chatbot_table(k: int = 5) -> str:
-    from pnyx.process import run
+    from pnyx.pipeline import run
 
     if not CHATBOT.exists():
         return f"(skipped: {CHATBOT} not found)"

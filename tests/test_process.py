@@ -266,3 +266,37 @@ def test_meta_excluded_and_barely_judged_statements_do_not_compete():
     excluded = run(policy=PoolPolicy(exclude=frozenset({"a"})))
     assert "a" not in [excluded.profile.statements[j].id for j in excluded.slate]
     assert excluded.pool_report.excluded["excluded by id"] == ["a"]
+
+
+def test_tie_records_name_profile_columns():
+    # round 1 takes "A" (everyone rates it 4); round 2's pool is [B, C, D] (columns 1–3 with seats off), and
+    # B and C tie: the record must name columns 1 and 2, not positions 0 and 1 of the round's pool
+    n = 4
+    table = {"A": np.full(n, 4.0), "B": np.array([0, 0, 3, 3.0]), "C": np.array([0, 0, 3, 3.0]), "D": np.zeros(n)}
+    result = generative_social_choice(empty_profile(n), 2, discriminative=TableBackend(table),
+                                      generators=[ListGenerator([list("ABCD")])], seats=False)
+    texts = [s.text for s in result.profile.statements]
+    (tie,) = [t for t in result.rounds[1].ties if t.kind == "candidates"]
+    assert result.rounds[1].pool == [1, 2, 3]
+    assert [texts[j] for j in tie.tied] == ["B", "C"] and texts[int(tie.chosen)] == texts[result.slate[1]]
+    assert set(tie.values) == set(tie.tied) and tie.round == 2
+
+
+def test_the_seed_reaches_every_backend():
+    from pnyx.queries import get_discriminative, get_generative
+
+    offline = get_discriminative("offline", {"seed": 7, "cache": None})
+    members = getattr(offline.judged, "members", [offline.judged])
+    assert all(m.seed == 7 for m in members) and getattr(offline.judged, "seed", 7) == 7
+    assert get_discriminative("cf", {"seed": 9}).seed == 9
+    assert get_generative("cluster", {"seed": 5, "cache": None}).seed == 5
+
+
+def test_a_0_1_matrix_is_read_as_approvals_or_refused_by_name():
+    from pnyx.rules import compute
+
+    A = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 0], [0, 1, 0]])
+    with pytest.raises(InputError, match="approval threshold 3"):
+        compute("pav", A, 2)
+    assert sorted(compute("pav", A.astype(bool), 2).slate) == [0, 1]
+    assert sorted(compute("pav", A, 2, threshold=1).slate) == [0, 1]

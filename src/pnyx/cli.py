@@ -116,7 +116,7 @@ def run(
     except InputError as exc:
         fail(exc)
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as bars:
+                  console=err, transient=True) as bars:
         tasks: dict[str, int] = {}
 
         def progress(phase: str, done: int, total: int) -> None:

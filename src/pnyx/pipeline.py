@@ -13,6 +13,7 @@ import numpy as np
 from pnyx.audit import Audit, audit
 from pnyx.data import InputError, Profile
 from pnyx.process import PoolPolicy, Progress, ProcessResult, generative_social_choice
+from pnyx.queries.base import require_judgments
 
 
 @dataclass
@@ -140,6 +141,8 @@ def run(
         generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
     settings = {"cache": cache, "seed": seed}
     disc = get_discriminative(backend, settings)
+    if disc.needs_judgments:
+        require_judgments(profile, disc.name)
     # on vote data the participants' texts are their own comments, already statements in the pool; by
     # default extractive proposes only the data's statements (see default_generators)
     source = {"source": "statements"} if profile.scale == "vote" or by_default else {}

@@ -76,6 +76,8 @@ class DiscriminativeBackend(ABC):
 
     name: str = ""
     model: str = ""
+    needs_judgments: bool = False
+    """Learns from observed judgments (and refuses data without any, before any work is done)."""
 
     @abstractmethod
     def predict(

@@ -197,6 +197,7 @@ class CollaborativeFiltering(DiscriminativeBackend):
     """Biased matrix factorisation over the observed judgments (see the module docstring)."""
 
     name = "cf"
+    needs_judgments = True
     model = "biased-mf"
 
     def __init__(self, *, ranks: Sequence[int] = RANKS, regs: Sequence[float] = REGS,

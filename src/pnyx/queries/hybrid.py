@@ -91,6 +91,7 @@ class Hybrid(DiscriminativeBackend):
     """Stacked combination of member backends (see the module docstring)."""
 
     name = "hybrid"
+    needs_judgments = True
 
     def __init__(self, backends: Sequence[str | DiscriminativeBackend] | None = None, *, folds: int = 5, seed: int = 0,
                  cache: Any = None, config: dict[str, dict[str, Any]] | None = None):

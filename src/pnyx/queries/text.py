@@ -77,6 +77,7 @@ class TextBackend(DiscriminativeBackend):
     """Text-based predictor for new statements (see the module docstring)."""
 
     name = "text"
+    needs_judgments = True
 
     def __init__(self, *, features: Sequence[str] = DEFAULT_FEATURES, tau: float = 0.1,
                  alphas: Sequence[float] = ALPHAS, folds: int = 5, max_fit: int = 1000, seed: int = 0, embed=None,
