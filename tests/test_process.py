@@ -279,7 +279,7 @@ def test_tie_records_name_profile_columns():
     (tie,) = [t for t in result.rounds[1].ties if t.kind == "candidates"]
     assert result.rounds[1].pool == [1, 2, 3]
     assert [texts[j] for j in tie.tied] == ["B", "C"] and texts[int(tie.chosen)] == texts[result.slate[1]]
-    assert set(tie.values) == set(tie.tied) and tie.round == 2
+    assert set(tie.criteria["distinctive"]) == set(tie.tied) and tie.round == 2
 
 
 def test_the_seed_reaches_every_backend():

@@ -171,14 +171,16 @@ def _round_audits(result: ProcessResult, band: float | None) -> list[RoundAudit]
             if tie.kind == "candidates":
                 ties.append({"kind": "candidates", "tied": _ids(tie.tied, sids), "chosen": sids[int(tie.chosen)],
                              "score": tie.value, "broken_by": tie.broken_by, "tolerance": tie.tolerance,
-                             "values": {sids[j]: v for j, v in (tie.values or {}).items()}})
+                             "criteria": {name: {sids[j]: v for j, v in values.items()}
+                                          for name, values in tie.criteria.items()}})
             else:
                 ties.append({"kind": "participants", "tied": len(tie.tied), "taken": len(tie.chosen),
                              "utility": tie.value, "broken_by": tie.broken_by,
                              "taken_ids": _ids(tie.chosen, pids)})
         near: list[dict[str, Any]] = []
         if band is not None and rnd.score is not None and rnd.unmatched_mask is not None:
-            step = gsc_round(U[:, rnd.pool], rnd.unmatched_mask, rnd.size_target, tolerance=band)
+            step = gsc_round(U[:, rnd.pool], rnd.unmatched_mask, rnd.size_target, tolerance=band,
+                             tiebreak="distinctive")
             near = sorted(({"id": sids[rnd.pool[c]], "score": float(step.scores[c]), "distinctive": v}
                            for c, v in step.distinctive.items()), key=lambda d: (-d["score"], -d["distinctive"]))
         out.append(RoundAudit(rnd.round, ", ".join(sids[j] for j in rnd.chosen), rnd.score, rnd.repeat, ties,

@@ -112,7 +112,7 @@ def run(
     keep_candidates: bool = True,
     seats: bool = True,
     tolerance: float = 0.0,
-    tiebreak: str = "distinctive",
+    tiebreak: str = "least-served",
     policy: PoolPolicy = PoolPolicy(),
     exclude_participants: Sequence[str] = (),
     silent_authors: bool = False,

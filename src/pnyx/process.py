@@ -9,9 +9,10 @@ is balanced and covers everyone.
 
 Choices this module makes on purpose (all recorded in the result):
 
-* **Near-ties** among candidates (exact, or within ``tolerance``) go to the statement with the largest
-  distinctive support, so that each round speaks for a different part of the population; exact ties
-  leave BJR intact, a tolerance ε gives ε-BJR (:mod:`pnyx.rules.gsc`).
+* **Near-ties** among candidates (exact, or within ``tolerance``) go to the statement whose group the
+  slate so far serves least, then to the largest distinctive support, so that each round speaks for a
+  different part of the population; exact ties leave BJR intact, a tolerance ε gives ε-BJR
+  (:mod:`pnyx.rules.gsc`).
 * **Seats.** A statement already on the slate stays in the pool: the paper's generative query may
   return it again, and its argument for BJR needs that. Chosen again, it takes another *seat* (another
   group of ⌈n/k⌉ or ⌊n/k⌋ participants); fresh statements win near-ties against it. With
@@ -145,6 +146,8 @@ class RoundLog:
     """Ties met, in profile columns (candidates) and rows (participants)."""
     distinctive: dict[int, float] = field(default_factory=dict)
     """``gsc``: distinctive support of the candidates that tied with the chosen one."""
+    served: np.ndarray | None = None
+    """``gsc``: each participant's best utility among the slate statements at the start of the round."""
     repeat: bool = False
     """``gsc``: the chosen statement was already on the slate and takes another seat."""
     unmatched_mask: np.ndarray | None = None
@@ -169,7 +172,7 @@ class ProcessResult:
     """Boolean mask over ``profile``'s columns: the statements that could compete."""
     pool_report: PoolReport = field(default_factory=PoolReport)
     tolerance: float = 0.0
-    tiebreak: str = "distinctive"
+    tiebreak: str = "least-served"
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -270,7 +273,7 @@ def generative_social_choice(
     keep_candidates: bool = True,
     seats: bool = True,
     tolerance: float = 0.0,
-    tiebreak: str = "distinctive",
+    tiebreak: str = "least-served",
     policy: PoolPolicy = PoolPolicy(),
     seed: int = 0,
     progress: Progress | None = None,
@@ -358,8 +361,7 @@ def _to_columns(tie: Tie, pool: list[int], t: int) -> Tie:
     if tie.kind == "candidates":
         tie.tied = [pool[c] for c in tie.tied]
         tie.chosen = pool[int(tie.chosen)]
-        if tie.values:
-            tie.values = {pool[c]: v for c, v in tie.values.items()}
+        tie.criteria = {name: {pool[c]: v for c, v in values.items()} for name, values in tie.criteria.items()}
     return tie
 
 
@@ -383,8 +385,9 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
             raise ProcessError(f"round {t + 1}: no statement can compete (the generators proposed none that is "
                                "eligible and not on the slate); see the excluded statements in the audit")
         on_slate = np.isin(cols, slate)
+        served = pool.profile.utilities[:, slate].max(axis=1) if slate else None
         step = gsc_round(pool.profile.utilities[:, cols], unmatched, r, tolerance=common["tolerance"],
-                         tiebreak=common["tiebreak"], repeated=on_slate)
+                         tiebreak=common["tiebreak"], repeated=on_slate, served=served)
         j = cols[step.candidate]
         matching[step.matched] = t
         unmatched[step.matched] = False
@@ -394,7 +397,7 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
                             matched=np.asarray(step.matched).tolist(),
                             ties=[_to_columns(x, cols, t + 1) for x in step.ties],
                             distinctive={cols[c]: v for c, v in step.distinctive.items()},
-                            repeat=j in slate, unmatched_mask=before))
+                            repeat=j in slate, unmatched_mask=before, served=served))
         slate.append(j)
         progress("choose", t + 1, k)
     common["eligible"] = _grow(common["eligible"], pool.profile.m)

@@ -82,8 +82,7 @@ class Registry(Mapping[str, T], Generic[T]):
             return self._items[name]
         except KeyError:
             hint = "".join(f"; {m!r} unavailable ({why})" for m, why in self.unavailable.items())
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items))}{hint}",
-                                   field=self.kind) from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items))}{hint}") from None
 
     def __contains__(self, name: object) -> bool:
         if name not in self._items:

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+
+from pnyx.data import InputError
 from sklearn.linear_model import Ridge
 
 from pnyx.data import Participant, Profile, Statement
@@ -100,12 +102,14 @@ def test_registry_by_name_and_decorator():
         DISCRIMINATIVE.unregister("test-constant")
 
 
-def test_few_or_no_judgments_still_predict(opinions_profile):
+def test_few_judgments_still_predict_and_none_is_refused(opinions_profile):
     pred = CollaborativeFiltering().predict(opinions_profile)
     assert pred.info["validation"].startswith("skipped: only 2")
     assert np.isfinite(pred.utilities).all() and (pred.uncertainty > 0).all()
     empty = opinions_profile.hide(opinions_profile.observed)
-    np.testing.assert_allclose(CollaborativeFiltering().predict(empty).utilities, 2.0)
+    # with nothing observed cf would predict one constant for everyone: it says so instead
+    with pytest.raises(InputError, match="learns from observed judgments and this data has none"):
+        CollaborativeFiltering().predict(empty)
 
 
 def test_a_broken_optional_module_leaves_cf_working(monkeypatch):

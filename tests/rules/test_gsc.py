@@ -44,9 +44,17 @@ def gsc_by_definition(U: np.ndarray, k: int, tiebreak: str = "lowest") -> tuple[
             outside = [U[i, c] for i in range(n) if i not in group_of[c]]
             return sum(inside) / len(inside) - (sum(outside) / len(outside) if outside else 0.0)
 
+        def served(c):  # how well the slate so far serves c's group
+            return sum(max((U[i, s] for s in slate), default=0.0) for i in group_of[c]) / len(group_of[c])
+
         best = max(score.values())
         tied = [c for c in pool if abs(score[c] - best) <= 1e-9 * (1 + abs(best))]
-        c = tied[0] if tiebreak == "lowest" else max(tied, key=lambda c: (round(distinctive(c), 9), -c))
+        if tiebreak == "lowest":
+            c = tied[0]
+        elif tiebreak == "distinctive":
+            c = max(tied, key=lambda c: (round(distinctive(c), 9), -c))
+        else:
+            c = max(tied, key=lambda c: (-round(served(c), 9), round(distinctive(c), 9), -c))
         group = group_of[c]
         for i in group:
             assignment[i] = t
@@ -56,7 +64,7 @@ def gsc_by_definition(U: np.ndarray, k: int, tiebreak: str = "lowest") -> tuple[
     return slate, assignment
 
 
-@pytest.mark.parametrize("tiebreak", ["lowest", "distinctive"])
+@pytest.mark.parametrize("tiebreak", ["lowest", "distinctive", "least-served"])
 @EXAMPLES
 @given(cardinal_profiles())
 def test_gsc_follows_the_definition(tiebreak, case):
@@ -104,7 +112,7 @@ def test_round_scores_and_ties():
     # column 0 is the more distinctive (3.0 against 2.5)
     tie = step.ties[0]
     assert step.candidate == 0 and tie.tied == [0, 1] and tie.chosen == 0 and tie.kind == "candidates"
-    assert tie.values == {0: 3.0, 1: 2.5}
+    assert tie.criteria == {"distinctive": {0: 3.0, 1: 2.5}, "served": {0: 0.0, 1: 0.0}}
     # by index the same here; swap the columns and the distinctive choice follows the content, not the index
     swapped = gsc_round(U[:, [1, 0, 2]], np.array([True, True, False, True]), 2)
     assert swapped.candidate == 1
@@ -124,9 +132,20 @@ def test_near_ties_within_tolerance_are_decided_by_distinctive_support():
     unmatched = np.ones(4, bool)
     assert gsc_round(U, unmatched, 2).candidate == 0
     step = gsc_round(U, unmatched, 2, tolerance=0.2)
-    assert step.candidate == 1 and step.ties[0].tolerance == 0.2 and step.ties[0].values == {0: 0.0, 1: 3.9}
+    assert step.candidate == 1 and step.ties[0].tolerance == 0.2
+    assert step.ties[0].criteria["distinctive"] == {0: 0.0, 1: 3.9}
     # a column already on the slate loses a near-tie to a fresh one
     assert gsc_round(U, unmatched, 2, tolerance=0.2, repeated=np.array([False, True])).candidate == 0
+
+
+def test_least_served_prefers_the_group_the_slate_serves_worst():
+    # columns 0 and 1 tie at 4 for two participants each; the slate so far gives rows 0, 1 utility 4 and
+    # rows 2, 3 nothing: column 1, whose group is rows 2, 3, goes first although column 0 is as distinctive
+    U = np.array([[4, 0], [4, 0], [0, 4], [0, 4]], dtype=float)
+    served = np.array([4.0, 4.0, 0.0, 0.0])
+    step = gsc_round(U, np.ones(4, bool), 2, served=served)
+    assert step.candidate == 1 and step.ties[0].criteria["served"] == {0: 4.0, 1: 0.0}
+    assert gsc_round(U, np.ones(4, bool), 2, served=served, tiebreak="distinctive").candidate == 0
 
 
 def test_gsc_round_rejects_bad_round_size():

@@ -26,6 +26,27 @@ def level_counts(assigned: np.ndarray, positions: np.ndarray, k: int, scale: Any
     return counts
 
 
+def _tie_sentence(tie: dict[str, Any], chosen: str) -> str:
+    """How a tie between candidates was decided, in plain words (``tie`` as :mod:`pnyx.audit` records it)."""
+    within = f" (within {tie['tolerance']:g})" if tie["tolerance"] else ""
+    text = f"{len(tie['tied'])} statements reached that score{within}"
+    served, distinct = tie["criteria"].get("served"), tie["criteria"].get("distinctive")
+    if not distinct:
+        return f"{text}; chosen by {tie['broken_by']}."
+    if served:
+        low = min(served.values())
+        text += (f"; the slate before it served its group least well (mean best utility {served[chosen]:.2f})"
+                 if served[chosen] <= low + 1e-9 else f"; {tie['broken_by']}")
+        rivals = [s for s, v in served.items() if abs(v - served[chosen]) <= 1e-9 and s != chosen]
+    else:
+        rivals = [s for s in distinct if s != chosen]
+    text += f", and its distinctive support (its group's mean utility minus everyone else's) is {distinct[chosen]:.2f}"
+    if rivals:
+        best = max(rivals, key=lambda s: distinct[s])
+        text += f", the largest among those (next: {best}, {distinct[best]:.2f})"
+    return text + "."
+
+
 def _why(run: Any, j: int) -> list[str]:
     """Plain sentences: in which rounds statement column ``j`` was chosen, with what score, over which ties."""
     result = run.result
@@ -38,15 +59,8 @@ def _why(run: Any, j: int) -> list[str]:
                 f"at least {rnd.score:.2f}, the best such score among {len(rnd.pool)} statements")
         text += " (it was already on the slate: another seat)." if rnd.repeat else "."
         for tie in audited.ties:
-            if tie["kind"] != "candidates":
-                continue
-            vals = tie["values"]
-            others = sorted(((v, s) for s, v in vals.items() if s != sids[j]), reverse=True)
-            text += (f" {len(tie['tied'])} statements reached that score"
-                     + (f" (within {tie['tolerance']:g})" if tie["tolerance"] else "")
-                     + (f"; it has the largest distinctive support, {vals[sids[j]]:.2f} (its group's mean utility "
-                        f"minus everyone else's), next {others[0][1]} with {others[0][0]:.2f}." if others and
-                        sids[j] in vals else f"; chosen by {tie['broken_by']}."))
+            if tie["kind"] == "candidates":
+                text += f" {_tie_sentence(tie, sids[j])}"
         if audited.near and len(audited.near) > 1 and audited.band:
             text += (f" {len(audited.near) - 1} other statements scored within the predictor's measured error "
                      f"({audited.band:.2f}) of it.")

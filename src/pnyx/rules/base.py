@@ -25,8 +25,8 @@ class Tie:
 
     ``kind`` ``"candidates"``: several columns reached the round's best score (``tied``, profile
     or U columns) and ``chosen`` was kept; ``"participants"``: several rows reached the cut-off
-    utility of the matched group (``tied`` rows, ``chosen`` the rows taken). ``values`` holds the
-    secondary criterion per tied entry where one decided it (e.g. distinctive support).
+    utility of the matched group (``tied`` rows, ``chosen`` the rows taken). ``criteria`` holds the
+    values of the criteria that decided it, criterion → tied column → value (e.g. ``"distinctive"``).
     """
 
     round: int | None
@@ -36,7 +36,7 @@ class Tie:
     kind: str = "candidates"
     value: float | None = None
     """The tied score (candidates) or cut-off utility (participants)."""
-    values: dict[int, float] | None = None
+    criteria: dict[str, dict[int, float]] = field(default_factory=dict)
     tolerance: float = 0.0
     """How far below the best a score still counted as tied (0: exact ties only)."""
 

@@ -16,11 +16,14 @@
 
 Ties (:class:`~pnyx.rules.base.Tie`, all recorded):
 
-* between candidates, by ``tiebreak``: ``"distinctive"`` (the default) keeps, among the candidates
-  whose score is within ``tolerance`` of the best, the one with the largest *distinctive support* —
-  the mean utility of its matched group minus the mean utility of everyone else — so that each
-  round speaks for a part of the population that the others do not; ``"lowest"`` keeps the lowest
-  column (the order of entry). Any choice among exact ties keeps the paper's guarantee (BJR, its
+* between candidates, by ``tiebreak``, among the candidates whose score is within ``tolerance`` of
+  the best (each with the group of r participants it would be matched to):
+  ``"least-served"`` (the default) keeps the one whose group the slate so far serves least (the
+  lowest mean, over the group, of each member's best utility among the slate statements), then the
+  largest *distinctive support*; ``"distinctive"`` the largest distinctive support — the mean utility
+  of its group minus the mean utility of everyone else — so that each round speaks for a part of the
+  population the others do not; ``"lowest"`` the lowest column (the order of entry). A column not yet
+  on the slate goes before one that is (``repeated``). Any choice among exact ties keeps the paper's guarantee (BJR, its
   Theorem 1: the argument only uses that the chosen score is the best). A tolerance ε > 0 weakens it
   to ε-BJR: no coalition of ≥ n/k participants all rate a pool statement more than ε above what each
   gets from the statement matched to them (``check("bjr", …, d=ε)``).
@@ -43,7 +46,7 @@ from pnyx.data import InputError
 from pnyx.rules.base import RuleResult, Tie, lowest, register, tie, utilities
 from pnyx.validation import check_utilities
 
-TIEBREAKS = ("distinctive", "lowest")
+TIEBREAKS = ("least-served", "distinctive", "lowest")
 _EXACT = 1e-9  # scores this close (relative) are the same number up to float noise
 
 
@@ -65,6 +68,8 @@ class GSCRound:
     """Every column's score this round."""
     distinctive: dict[int, float] = field(default_factory=dict)
     """Distinctive support of each candidate within ``tolerance`` of the best (column → value)."""
+    served: dict[int, float] = field(default_factory=dict)
+    """``least-served``: for the same candidates, how well the slate so far serves their group."""
 
 
 def _top(values: np.ndarray, rows: np.ndarray, r: int, alternatives: np.ndarray) -> tuple[np.ndarray, Tie | None]:
@@ -101,7 +106,8 @@ def distinctive_support(U: np.ndarray, group: np.ndarray, column: int) -> float:
 
 
 def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float = 0.0,
-              tiebreak: str = "distinctive", repeated: np.ndarray | None = None) -> GSCRound:
+              tiebreak: str = "least-served", repeated: np.ndarray | None = None,
+              served: np.ndarray | None = None) -> GSCRound:
     """One round of the GSC rule (Fish et al., arXiv 2309.01291, §4).
 
     Parameters
@@ -116,9 +122,12 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
     tolerance
         Candidates whose score is within this of the best are near-ties, decided by ``tiebreak``.
     tiebreak
-        ``"distinctive"`` or ``"lowest"`` (see the module docstring).
+        ``"least-served"``, ``"distinctive"`` or ``"lowest"`` (see the module docstring).
     repeated
         Boolean mask of columns already on the slate: among near-ties a column not yet on it wins.
+    served
+        Each participant's best utility among the slate statements so far (``least-served``;
+        default: nothing on the slate yet, 0 for everyone).
 
     Returns
     -------
@@ -130,6 +139,16 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
     ------
     InputError
         A malformed matrix or mask, r out of range, or an unknown utility among the unmatched rows.
+
+    Examples
+    --------
+    Columns 0 and 1 both score 3 for rows {0, 1}; everyone else likes column 0 less, so it is the more
+    distinctive choice:
+
+    >>> U = np.array([[4, 4, 1], [3, 3, 4], [0, 2, 4], [1, 0, 0]], dtype=float)
+    >>> step = gsc_round(U, np.array([True, True, False, True]), 2)
+    >>> step.candidate, step.score, step.ties[0].criteria["distinctive"]
+    (0, 3.0, {0: 3.0, 1: 2.5})
     """
     unmatched = np.asarray(unmatched, dtype=bool)
     U = check_utilities(U, allow_nan=False, rows=unmatched)
@@ -146,28 +165,33 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
     best = float(scores.max())
     near = np.flatnonzero(scores >= best - tolerance - _EXACT * (1.0 + abs(best)))
     alternatives = sub.mean(axis=1)
-    groups = {}
-    for c in near if tiebreak == "distinctive" or near.size == 1 else near[:1]:
-        groups[int(c)] = _top(sub[:, c], rows, r, alternatives)
-    distinct = {c: distinctive_support(U, g, c) for c, (g, _) in groups.items()} if tiebreak == "distinctive" else {}
-    if near.size == 1 or tiebreak == "lowest":
+    by_content = tiebreak != "lowest" and near.size > 1
+    groups = {int(c): _top(sub[:, c], rows, r, alternatives) for c in (near if by_content else near[:1])}
+    distinct = {c: distinctive_support(U, g, c) for c, (g, _) in groups.items()} if by_content else {}
+    slate_value = np.zeros(U.shape[0]) if served is None else np.asarray(served, dtype=float)
+    least = ({c: float(slate_value[g].mean()) for c, (g, _) in groups.items()}
+             if by_content and tiebreak == "least-served" else {})
+    fresh = np.ones(U.shape[1], bool) if repeated is None else ~np.asarray(repeated, bool)
+    if not by_content:
         c = int(near[0])
     else:
-        fresh = np.ones(U.shape[1], bool) if repeated is None else ~np.asarray(repeated, bool)
-        c = max(groups, key=lambda j: (bool(fresh[j]), round(distinct[j], 9), -j))
+        c = max(groups, key=lambda j: (bool(fresh[j]), -round(least.get(j, 0.0), 9), round(distinct[j], 9), -j))
     ties: list[Tie] = []
     if near.size > 1:
-        how = ("lowest column index" if tiebreak == "lowest" else
-               "a column not yet on the slate, then the largest distinctive support, then the lowest column")
-        ties.append(Tie(None, near.tolist(), c, how, value=best, values=distinct or None, tolerance=float(tolerance)))
+        how = {"lowest": "lowest column index",
+               "distinctive": "a column not yet on the slate, then the largest distinctive support, then the lowest column",
+               "least-served": "a column not yet on the slate, then the group the slate serves least, then the "
+                               "largest distinctive support, then the lowest column"}[tiebreak]
+        criteria = {name: values for name, values in (("served", least), ("distinctive", distinct)) if values}
+        ties.append(Tie(None, near.tolist(), c, how, value=best, criteria=criteria, tolerance=float(tolerance)))
     matched, at_cut = groups[c]
     if at_cut:
         ties.append(at_cut)
-    return GSCRound(c, float(scores[c]), matched, ties, scores, distinct)
+    return GSCRound(c, float(scores[c]), matched, ties, scores, distinct, least)
 
 
 @register("gsc", approval=False)
-def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "distinctive") -> RuleResult:
+def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least-served") -> RuleResult:
     """The Generative Social Choice round rule over a fixed pool of candidate statements (cardinal
     utilities): k rounds of :func:`gsc_round`, each column chosen at most once."""
     U = utilities(U, k, allow_nan=False)
@@ -181,15 +205,16 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "disti
     scores: list[float] = []
     ties: list[Tie] = []
     for t, r in enumerate(round_sizes(n, k)):
-        step = gsc_round(U[:, available], unmatched, r, tolerance=tolerance, tiebreak=tiebreak)
+        served = U[:, slate].max(axis=1) if slate else None
+        step = gsc_round(U[:, available], unmatched, r, tolerance=tolerance, tiebreak=tiebreak, served=served)
         c = int(available[step.candidate])
         for entry in step.ties:
             entry.round = t
             if entry.kind == "candidates":
                 entry.tied = available[entry.tied].tolist()
                 entry.chosen = c
-                if entry.values:
-                    entry.values = {int(available[j]): v for j, v in entry.values.items()}
+                entry.criteria = {name: {int(available[j]): v for j, v in values.items()}
+                                  for name, values in entry.criteria.items()}
         ties += step.ties
         slate.append(c)
         scores.append(step.score)
