@@ -36,6 +36,7 @@ class GroupBias:
     """Signed error of this group minus that of all other groups."""
     difference_ci: tuple[float, float]
     flagged: bool
+    """The Bonferroni interval of the signed error excludes 0."""
 
 
 @dataclass
@@ -125,7 +126,8 @@ def bias_audit(truth: np.ndarray, predicted: np.ndarray, groups: Sequence[Any], 
         diff = b_err[g] - others
         rest_rows = np.concatenate([members[q] for q in rest])
         point_diff = s_err[m].sum() / cnt[m].sum() - s_err[rest_rows].sum() / cnt[rest_rows].sum()
-        d_ci = _ci(diff, adj)
+        d_ci = _ci(diff, alpha)
+        flag_ci = _ci(b_err[g], adj)
         rho = float(spearmanr(t, p).statistic) if t.size > 2 and np.ptp(t) > 0 and np.ptp(p) > 0 else float("nan")
         rhos = []
         for b in boot[g][:spearman_bootstrap]:
@@ -135,7 +137,7 @@ def bias_audit(truth: np.ndarray, predicted: np.ndarray, groups: Sequence[Any], 
         out.append(GroupBias(str(names[g]), int(len(m)), int(cnt[m].sum()), float(s_err[m].sum() / cnt[m].sum()),
                              _ci(b_err[g], alpha), float(s_abs[m].sum() / cnt[m].sum()), _ci(b_abs[g], alpha),
                              rho, _ci(np.asarray(rhos, dtype=float), alpha), float(point_diff), d_ci,
-                             bool(d_ci[0] > 0 or d_ci[1] < 0)))
+                             bool(flag_ci[0] > 0 or flag_ci[1] < 0)))
     errs = {gb.group: gb.signed_error for gb in out}
     hi, lo = max(errs, key=errs.get), min(errs, key=errs.get)
     gi, li = names.index(next(n for n in names if str(n) == hi)), names.index(next(n for n in names if str(n) == lo))

@@ -1,0 +1,69 @@
+"""Shapley values against shap's ExactExplainer, efficiency, and the glove game."""
+
+import numpy as np
+import pytest
+
+from pnyx.methods.shapley import (explain_statement, sentence_game, shapley_exact, shapley_permutation,
+                                  support_game)
+
+
+def _game(n, seed):
+    rng = np.random.default_rng(seed)
+    w, pairs = rng.normal(size=n), rng.normal(size=(n, n))
+
+    def v(S):
+        S = S.astype(float)
+        return S @ w + np.einsum("ci,ij,cj->c", S, np.triu(pairs, 1), S) + np.maximum(S.sum(1) - 2, 0) ** 1.5
+
+    return v
+
+
+@pytest.mark.parametrize("n", [3, 6, 8])
+def test_equals_shap_exact_explainer_on_a_binary_mask_game(n):
+    import shap
+
+    v = _game(n, n)
+    background = np.zeros((1, n))
+    explainer = shap.explainers.Exact(lambda X: v(X > 0.5), shap.maskers.Independent(background, max_samples=1))
+    expected = explainer(np.ones((1, n))).values[0]
+    np.testing.assert_allclose(shapley_exact(v, n).values, expected, atol=1e-9)
+
+
+def test_efficiency_exact_and_permutation():
+    v = _game(7, 1)
+    ex = shapley_exact(v, 7)
+    assert ex.values.sum() == pytest.approx(ex.v_all - ex.v_empty)
+    pm = shapley_permutation(v, 7, permutations=400, seed=0)
+    assert pm.values.sum() == pytest.approx(pm.v_all - pm.v_empty)
+    assert (np.abs(pm.values - ex.values) <= 5 * pm.stderr + 1e-9).all()
+
+
+def test_glove_game_closed_form():
+    def glove(left):
+        return lambda S: np.minimum(S[:, :left].sum(1), S[:, left:].sum(1)).astype(float)
+
+    np.testing.assert_allclose(shapley_exact(glove(1), 3).values, [2 / 3, 1 / 6, 1 / 6])
+    np.testing.assert_allclose(shapley_exact(glove(3), 6).values, [0.5] * 6)
+
+
+def test_support_game_and_groups():
+    U = np.array([[4, 0], [4, 0], [0, 4], [3, 1.]])
+    by_person = explain_statement(U, 0)
+    assert by_person.values.sum() == pytest.approx(4 + 4 + 0 + 3 - 0 - 0 - 4 - 1)
+    assert by_person.values[2] < 0 < by_person.values[3] < by_person.values[0]
+    by_group = explain_statement(U, 0, groups=["a", "a", "b", None])
+    assert by_group.players == ["a", "b"] and by_group.values.sum() == pytest.approx(4.0)  # 8 − 4
+    assert support_game(U, 0)(np.ones((1, 4), dtype=bool))[0] == pytest.approx(6.0)
+
+
+def test_sentence_game_with_a_deterministic_stand_in_for_the_model():
+    calls = []
+
+    def rate(text):  # a pure stand-in for a cached temperature-0 LLM rating
+        calls.append(text)
+        return 1.0 + 2.0 * ("trees" in text) + 1.0 * ("birds" in text and "trees" in text)
+
+    sentences = ["I like trees.", "Birds matter too: birds.", "Cities are fine."]
+    r = shapley_exact(sentence_game(sentences, rate), 3, sentences)
+    np.testing.assert_allclose(r.values, [2.5, 0.5, 0.0])
+    assert len(calls) == 8 and r.evaluations == 8
