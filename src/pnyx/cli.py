@@ -273,9 +273,6 @@ def predict(
     console.print(f"{len(rows)} predictions ({rows[0]['backend']}): {out}", highlight=False)
 
 
-if __name__ == "__main__":
-    app()
-
 
 # -- the wider toolbox (pnyx.methods) --------------------------------------------------------------
 
@@ -336,3 +333,7 @@ def explain(
     for q in order[:20]:
         se = f" ± {out['stderr'][q]:.2g}" if "stderr" in out else ""
         console.print(f"  {escape(out['players'][q]):<12} {out['values'][q]:9.3f}{se}", highlight=False)
+
+
+if __name__ == "__main__":
+    app()

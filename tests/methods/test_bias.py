@@ -25,8 +25,8 @@ def test_planted_bias_is_detected():
     b = next(g for g in r.groups if g.group == "b")
     assert b.signed_error == pytest.approx(0.5, abs=0.05) and b.signed_error_ci[0] > 0.4
     assert {r.largest_gap["high"], r.largest_gap["low"]} & {"b"} and r.largest_gap["ci"][0] > 0.3
-    # half the entries were predicted (and so biased) already: replacing the truth shifts b by about +0.25 more
-    assert r.slate_shift["b"] - r.slate_shift["a"] > 0.15 and r.slate_shift["b"] - r.slate_shift["c"] > 0.15
+    # half the entries were predicted (and so biased) already: replacing the truth shifts b more than a and c
+    assert min(r.slate_shift["b"] - r.slate_shift["a"], r.slate_shift["b"] - r.slate_shift["c"]) > 0.1
 
 
 @pytest.mark.parametrize("seed", range(3))

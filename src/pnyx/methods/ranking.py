@@ -12,7 +12,7 @@ system's rank is computed from its score (higher is better; ``min`` rank 1 + #be
   a scores higher weigh more than those on which b does);
 * ``minimax`` (winning votes): −max over the systems b that beat a of the weight preferring b;
 * ``kemeny``: the ranking minimising the weighted Kendall distance Σ_t w_t #pairs it orders
-  against task t, by an exact ILP (pairwise order variables and transitivity rows, HiGHS); when
+  against task t, by an exact ILP (pairwise order variables and transitivity rows, HiGHS via scipy); when
   there are too many systems or the ILP times out, Borda's ranking with its Kemeny distance.
 """
 
@@ -24,10 +24,10 @@ from typing import Any, Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from pnyx.data import InputError
 from pnyx.methods.base import METHODS
-from pnyx.rules.base import milp_max
 
 RANKING_RULES = ("borda", "dowdall", "copeland", "minimax", "plurality", "kemeny")
 
@@ -70,7 +70,7 @@ def pairwise(S: np.ndarray, w: np.ndarray) -> np.ndarray:
 def _ordered(rule: str, systems: Sequence[str], score: np.ndarray, info: dict | None = None) -> SystemRanking:
     order = np.argsort(-score, kind="stable")
     best = score.max()
-    return SystemRanking(rule, [systems[i] for i in order], {systems[i]: float(score[i]) for i in order},
+    return SystemRanking(rule, [systems[i] for i in order], {systems[i]: float(score[i]) + 0.0 for i in order},
                          [systems[i] for i in order if np.isclose(score[i], best, rtol=0, atol=1e-9)], info or {})
 
 
@@ -101,13 +101,15 @@ def kemeny(P: np.ndarray, *, time_limit: float = 20.0, max_exact: int = 60) -> t
         vals += [1.0, 1.0, -1.0]
     A = sp.csr_matrix((vals, (rows, cols)), shape=(max(len(triples), 1), len(pairs)))
     cost = np.array([P[a, b] - P[b, a] for a, b in pairs])
-    try:
-        x, _, status = milp_max(cost, A, np.zeros(A.shape[0]), np.ones(A.shape[0]), np.ones(len(pairs)),
-                                np.ones(len(pairs), dtype=bool), abs_gap=1e-9 * max(1.0, abs(P).max()),
-                                time_limit=time_limit)
-    except RuntimeError:
+    # scipy's HiGHS interface (the same solver as pnyx.rules.base.milp_max) prints nothing on stdout,
+    # which `pnyx compare --json` needs
+    res = milp(-cost, constraints=LinearConstraint(A, np.zeros(A.shape[0]), np.ones(A.shape[0])),
+               integrality=np.ones(len(pairs)), bounds=Bounds(0, 1),
+               options={"time_limit": time_limit, "mip_rel_gap": 0.0})
+    if res.status != 0:
         order = _borda_order(P)
         return order, kemeny_distance(order, P), "borda"
+    x, status = res.x, "optimal"
     above = np.zeros((m, m), dtype=bool)
     for (a, b), v in zip(pairs, x):
         above[a, b], above[b, a] = v > 0.5, v <= 0.5
