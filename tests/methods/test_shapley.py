@@ -67,3 +67,12 @@ def test_sentence_game_with_a_deterministic_stand_in_for_the_model():
     r = shapley_exact(sentence_game(sentences, rate), 3, sentences)
     np.testing.assert_allclose(r.values, [2.5, 0.5, 0.0])
     assert len(calls) == 8 and r.evaluations == 8
+
+
+def test_prefix_shortcut_equals_coalition_evaluation():
+    rng = np.random.default_rng(2)
+    U = rng.uniform(0, 4, size=(30, 5))
+    v = support_game(U, 1)
+    fast = shapley_permutation(v, 30, permutations=20, seed=4)
+    slow = shapley_permutation(lambda S: v(S), 30, permutations=20, seed=4)
+    np.testing.assert_allclose(fast.values, slow.values, atol=1e-9)

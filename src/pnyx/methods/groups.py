@@ -68,13 +68,15 @@ def _filled(U: np.ndarray) -> np.ndarray:
 
 @METHODS.register("em-groups", input="utilities", cite="arXiv 2402.08925 (EM over a mixture)")
 def em_groups(U: np.ndarray, n_groups: int | None = None, *, max_groups: int = 6, seed: int = 0,
-              n_init: int = 3) -> Groups:
+              n_init: int = 2, components: int | None = 10) -> Groups:
     """Learn groups by EM on a Gaussian mixture with diagonal covariances over the rows of U.
 
-    Definition: the mixture Σ_g π_g N(u; μ_g, diag σ_g²) fitted by expectation–maximisation
+    Definition: the mixture Σ_g π_g N(x; μ_g, diag σ_g²) fitted by expectation–maximisation
     (scikit-learn's ``GaussianMixture``); each participant joins its most probable component. With
     ``n_groups=None`` the number of groups in 2..``max_groups`` minimising BIC is used. Unknown
-    utilities are filled with their column mean first.
+    utilities are filled with their column mean first; x is the row of U projected on its first
+    ``components`` principal components (as Polis clusters on PCA coordinates; None: U itself).
+    ``means`` are each group's mean utility vector.
 
     Raises
     ------
@@ -83,7 +85,12 @@ def em_groups(U: np.ndarray, n_groups: int | None = None, *, max_groups: int = 6
     """
     from sklearn.mixture import GaussianMixture
 
-    X = _filled(check_utilities(U))
+    full = _filled(check_utilities(U))
+    X = full
+    if components is not None and components < min(full.shape):
+        centred = full - full.mean(axis=0)
+        _, _, Vt = np.linalg.svd(centred, full_matrices=False)
+        X = centred @ Vt[:components].T
     n = X.shape[0]
     choices = [n_groups] if n_groups is not None else list(range(2, max_groups + 1))
     if n_groups is not None and not 1 <= n_groups <= n:
@@ -103,8 +110,10 @@ def em_groups(U: np.ndarray, n_groups: int | None = None, *, max_groups: int = 6
     relabel = np.full(best.n_components, -1)
     relabel[order] = np.arange(len(order))
     keep = np.array(order)
-    return Groups(relabel[labels], [f"em-{g}" for g in range(len(order))], "em", post[:, keep], best.means_[keep],
-                  info={"bic": bics, "converged": bool(best.converged_), "seed": seed})
+    labels = relabel[labels]
+    means = np.array([full[labels == g].mean(axis=0) for g in range(len(order))])
+    return Groups(labels, [f"em-{g}" for g in range(len(order))], "em", post[:, keep], means,
+                  info={"bic": bics, "converged": bool(best.converged_), "seed": seed, "components": components})
 
 
 def group_utilities(U: np.ndarray, slate: Sequence[int], groups: Groups) -> np.ndarray:

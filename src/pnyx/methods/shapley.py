@@ -99,10 +99,12 @@ def shapley_permutation(v: ValueFunction, n: int, players: Sequence[str] | None 
     v_all = v_empty = 0.0
     for t in range(permutations):
         order = rng.permutation(n)
-        S = np.zeros((n + 1, n), dtype=bool)
-        for q in range(n):
-            S[q + 1:, order[q]] = True
-        vals = np.asarray(v(S), dtype=float)
+        prefixes = getattr(v, "prefixes", None)  # a game may value all prefixes of an order at once
+        if prefixes is not None:
+            vals = np.asarray(prefixes(order), dtype=float)
+        else:
+            S = np.tril(np.ones((n + 1, n), dtype=bool), -1)[:, np.argsort(order)]
+            vals = np.asarray(v(S), dtype=float)
         contrib[t, order] = np.diff(vals)
         v_empty, v_all = float(vals[0]), float(vals[-1])
     return ShapleyValues(contrib.mean(axis=0), _players(n, players), "permutation", v_all, v_empty,
@@ -128,10 +130,16 @@ def support_game(U: np.ndarray, statement: int, members: Sequence[np.ndarray] | 
     else:
         P = np.stack([U[np.asarray(r, dtype=int)][:, [statement] + list(alt)].sum(axis=0) for r in members])
 
-    def v(S: np.ndarray) -> np.ndarray:
-        tot = S.astype(float) @ P
+    def lead(tot: np.ndarray) -> np.ndarray:
         return np.maximum(tot[:, 0] - tot[:, 1:].max(axis=1), 0.0)
 
+    def v(S: np.ndarray) -> np.ndarray:
+        return lead(S.astype(float) @ P)
+
+    def prefixes(order: np.ndarray) -> np.ndarray:
+        return lead(np.vstack([np.zeros((1, P.shape[1])), np.cumsum(P[order], axis=0)]))
+
+    v.prefixes = prefixes  # type: ignore[attr-defined]
     return v
 
 
