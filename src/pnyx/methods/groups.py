@@ -85,11 +85,14 @@ def em_groups(U: np.ndarray, n_groups: int | None = None, *, max_groups: int = 6
     """
     from sklearn.mixture import GaussianMixture
 
+    from threadpoolctl import threadpool_limits
+
     full = _filled(check_utilities(U))
     X = full
     if components is not None and components < min(full.shape):
         centred = full - full.mean(axis=0)
-        _, _, Vt = np.linalg.svd(centred, full_matrices=False)
+        with threadpool_limits(1):  # small dense problems: BLAS threads only contend (100× slower on a busy machine)
+            _, _, Vt = np.linalg.svd(centred, full_matrices=False)
         X = centred @ Vt[:components].T
     n = X.shape[0]
     choices = [n_groups] if n_groups is not None else list(range(2, max_groups + 1))
@@ -98,11 +101,12 @@ def em_groups(U: np.ndarray, n_groups: int | None = None, *, max_groups: int = 6
                          field="n_groups")
     choices = [g for g in choices if g <= n] or [1]
     best, best_bic, bics = None, np.inf, {}
-    for g in choices:
-        gm = GaussianMixture(g, covariance_type="diag", n_init=n_init, random_state=seed, reg_covar=1e-3).fit(X)
-        bics[g] = float(gm.bic(X))
-        if bics[g] < best_bic:
-            best, best_bic = gm, bics[g]
+    with threadpool_limits(1):
+        for g in choices:
+            gm = GaussianMixture(g, covariance_type="diag", n_init=n_init, random_state=seed, reg_covar=1e-3).fit(X)
+            bics[g] = float(gm.bic(X))
+            if bics[g] < best_bic:
+                best, best_bic = gm, bics[g]
     post = best.predict_proba(X)
     labels = post.argmax(axis=1)
     # relabel by first appearance so that labels do not depend on the solver's component order
