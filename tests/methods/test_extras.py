@@ -54,5 +54,10 @@ def test_explain_cli(tmp_path, polis):
     p = json.loads(people.stdout)
     assert p["method"] == "permutation" and len(p["values"]) == profile.n and len(p["stderr"]) == profile.n
     assert np.sum(p["values"]) == pytest.approx(p["v_all"] - p["v_empty"])
+    owen = runner.invoke(app, ["explain", str(POLIS), "--slate", str(slate), "--statement", ids[0], "--by", "owen",
+                               "--permutations", "20", "--json"])
+    assert owen.exit_code == 0, owen.output
+    o = json.loads(owen.stdout)
+    assert o["method"] == "owen-permutation" and np.sum(o["values"]) == pytest.approx(o["v_all"] - o["v_empty"])
     missing = runner.invoke(app, ["explain", str(POLIS), "--slate", str(slate), "--statement", "nope"])
     assert missing.exit_code == 2 and "not in the slate" in missing.output

@@ -76,3 +76,31 @@ def test_prefix_shortcut_equals_coalition_evaluation():
     fast = shapley_permutation(v, 30, permutations=20, seed=4)
     slow = shapley_permutation(lambda S: v(S), 30, permutations=20, seed=4)
     np.testing.assert_allclose(fast.values, slow.values, atol=1e-9)
+
+
+def test_owen_values():
+    from pnyx.methods.shapley import owen_exact, owen_permutation
+
+    n = 6
+    v = _game(n, 5)
+    shapley = shapley_exact(v, n).values
+    np.testing.assert_allclose(owen_exact(v, n, [[i] for i in range(n)]).values, shapley, atol=1e-9)
+    np.testing.assert_allclose(owen_exact(v, n, [list(range(n))]).values, shapley, atol=1e-9)
+    groups = [[0, 3], [1, 2, 5], [4]]
+    ow = owen_exact(v, n, groups)
+    assert ow.values.sum() == pytest.approx(ow.v_all - ow.v_empty)
+
+    def quotient(S):  # the game between the groups
+        full = np.zeros((len(S), n), dtype=bool)
+        for q, members in enumerate(groups):
+            full[:, members] = S[:, [q]]
+        return v(full)
+
+    per_group = shapley_exact(quotient, 3).values
+    np.testing.assert_allclose([ow.values[g].sum() for g in groups], per_group, atol=1e-9)
+    sampled = owen_permutation(v, n, groups, permutations=400, seed=1)
+    assert (np.abs(sampled.values - ow.values) <= 5 * sampled.stderr + 1e-9).all()
+    # the glove game with the left glove and one right glove in a union {0, 1}, the other right glove {2}:
+    # the union gets 1 in the quotient game; the left glove adds 1 after {2}, ½ on average before it
+    glove = lambda S: np.minimum(S[:, :1].sum(1), S[:, 1:].sum(1)).astype(float)  # noqa: E731
+    np.testing.assert_allclose(owen_exact(glove, 3, [[0, 1], [2]]).values, [0.75, 0.25, 0.0], atol=1e-9)

@@ -130,10 +130,11 @@ def explain_slate_statement(profile: Profile, slate: dict[str, Any], statement: 
                             permutations: int = 200, seed: int = 0) -> dict[str, Any]:
     """Shapley attribution of a slate statement's support (:func:`pnyx.methods.shapley.support_game`):
     the alternatives are the slate's other statements found in the data (else every other statement);
-    players are groups (Polis ``group-id``, else EM groups) or participants. Unknown utilities are
-    predicted with the ``cf`` backend first."""
-    if by not in ("groups", "participants"):
-        raise InputError(f"--by must be groups or participants, got {by!r}", field="--by")
+    players are groups (Polis ``group-id``, else EM groups), participants, or participants with the
+    groups as coalition structure (``owen``: Owen values). Unknown utilities are predicted with the
+    ``cf`` backend first."""
+    if by not in ("groups", "participants", "owen"):
+        raise InputError(f"--by must be groups, participants or owen, got {by!r}", field="--by")
     ids = {s.id: j for j, s in enumerate(profile.statements)}
     chosen = [str(s.get("id")) for s in slate.get("statements", []) if isinstance(s, dict)]
     if statement not in chosen:
@@ -149,10 +150,9 @@ def explain_slate_statement(profile: Profile, slate: dict[str, Any], statement: 
         U = get_discriminative("cf", {"seed": seed}).predict(profile).apply(profile).utilities
     j = ids[statement]
     alternatives = [ids[s] for s in chosen if s in ids and s != statement] or None
-    groups = None
-    if by == "groups":
-        groups = _labels(_groups(profile, U, seed))
-    res = explain_statement(U, j, groups=groups, alternatives=alternatives, permutations=permutations, seed=seed)
+    groups = None if by == "participants" else _labels(_groups(profile, U, seed))
+    res = explain_statement(U, j, groups=groups, alternatives=alternatives, permutations=permutations, seed=seed,
+                            owen=by == "owen")
     return {"statement": {"id": statement, "text": profile.statements[j].text}, "by": by,
             "alternatives": [_id(profile, q) for q in (alternatives or [])] or "every other statement",
             **res.to_dict()}

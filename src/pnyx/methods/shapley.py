@@ -112,6 +112,72 @@ def shapley_permutation(v: ValueFunction, n: int, players: Sequence[str] | None 
                          {"permutations": permutations, "seed": seed})
 
 
+def _structure(n: int, groups: Sequence[Sequence[int]]) -> list[np.ndarray]:
+    parts = [np.asarray(g, dtype=int) for g in groups if len(g)]
+    flat = np.sort(np.concatenate(parts)) if parts else np.array([], dtype=int)
+    if not np.array_equal(flat, np.arange(n)):
+        raise InputError("the groups must partition the players 0..n−1", field="groups")
+    return parts
+
+
+def owen_exact(v: ValueFunction, n: int, groups: Sequence[Sequence[int]], players: Sequence[str] | None = None, *,
+               max_players: int = 16) -> ShapleyValues:
+    """Exact Owen values (Owen 1977) of v for the coalition structure ``groups`` (a partition of 0..n−1).
+
+    φ_i = Σ_{R ⊆ groups∖{g}} Σ_{T ⊆ g∖{i}} |R|!(G−|R|−1)!/G! · |T|!(|g|−|T|−1)!/|g|! ·
+    [v(∪R ∪ T ∪ i) − v(∪R ∪ T)] for i in group g: the expected marginal contribution over the orders
+    in which every group's members come together. With singleton groups, or one group, they are the
+    Shapley values; the values of a group's members add up to the group's Shapley value in the
+    quotient game.
+    """
+    if not 1 <= n <= max_players:
+        raise InputError(f"exact Owen values need 1..{max_players} players, got {n}", field="n")
+    parts = _structure(n, groups)
+    codes = np.arange(2 ** n)
+    vals = np.asarray(v(((codes[:, None] >> np.arange(n)[None, :]) & 1).astype(bool)), dtype=float)
+    G = len(parts)
+    gmask = [int(np.sum(1 << p)) for p in parts]
+    phi = np.zeros(n)
+    for gi, part in enumerate(parts):
+        others = [q for q in range(G) if q != gi]
+        for i in part:
+            rest = [int(j) for j in part if j != i]
+            for r in range(2 ** len(others)):
+                R = [others[b] for b in range(len(others)) if r >> b & 1]
+                base = sum(gmask[q] for q in R)
+                wr = 1.0 / (G * comb(G - 1, len(R)))
+                for t in range(2 ** len(rest)):
+                    T = sum(1 << rest[b] for b in range(len(rest)) if t >> b & 1)
+                    wt = 1.0 / (len(part) * comb(len(part) - 1, bin(t).count("1")))
+                    phi[i] += wr * wt * (vals[base | T | (1 << int(i))] - vals[base | T])
+    return ShapleyValues(phi, _players(n, players), "owen-exact", float(vals[-1]), float(vals[0]), 2 ** n,
+                         info={"groups": [p.tolist() for p in parts]})
+
+
+def owen_permutation(v: ValueFunction, n: int, groups: Sequence[Sequence[int]], players: Sequence[str] | None = None,
+                     *, permutations: int = 200, seed: int = 0) -> ShapleyValues:
+    """Owen values by sampling orders that keep each group together (a random order of the groups, a
+    random order within each), with standard errors; efficiency holds for every order."""
+    parts = _structure(n, groups)
+    if permutations < 2:
+        raise InputError("need at least two permutations", field="permutations")
+    rng = np.random.default_rng(seed)
+    contrib = np.zeros((permutations, n))
+    v_all = v_empty = 0.0
+    prefixes = getattr(v, "prefixes", None)
+    for t in range(permutations):
+        order = np.concatenate([rng.permutation(parts[q]) for q in rng.permutation(len(parts))])
+        if prefixes is not None:
+            vals = np.asarray(prefixes(order), dtype=float)
+        else:
+            vals = np.asarray(v(np.tril(np.ones((n + 1, n), dtype=bool), -1)[:, np.argsort(order)]), dtype=float)
+        contrib[t, order] = np.diff(vals)
+        v_empty, v_all = float(vals[0]), float(vals[-1])
+    return ShapleyValues(contrib.mean(axis=0), _players(n, players), "owen-permutation", v_all, v_empty,
+                         permutations * (n + 1), contrib.std(axis=0, ddof=1) / np.sqrt(permutations),
+                         {"permutations": permutations, "seed": seed})
+
+
 def support_game(U: np.ndarray, statement: int, members: Sequence[np.ndarray] | None = None,
                  alternatives: Sequence[int] | None = None) -> ValueFunction:
     """The support game of one statement j: v(S) = Σ_{i∈S} U_ij − max_{a} Σ_{i∈S} U_ia, clipped at 0.
@@ -166,10 +232,21 @@ def sentence_game(sentences: Sequence[str], rate: Callable[[str], float], joiner
 
 def explain_statement(U: np.ndarray, statement: int, *, groups: Sequence[Any] | None = None,
                       alternatives: Sequence[int] | None = None, exact_limit: int = 12,
-                      permutations: int = 200, seed: int = 0) -> ShapleyValues:
+                      permutations: int = 200, seed: int = 0, owen: bool = False) -> ShapleyValues:
     """Who gave ``statement`` its support: Shapley values of :func:`support_game` over participants,
     or over groups (one label per participant; None: in no group) — exact up to ``exact_limit``
-    players, else permutation sampling."""
+    players, else permutation sampling. With ``owen=True`` and ``groups``: Owen values of the
+    participants for that coalition structure (participants in no group form one more group)."""
+    if owen:
+        if groups is None:
+            raise InputError("Owen values need groups", field="groups")
+        names = list(dict.fromkeys(groups))
+        parts = [[i for i, g in enumerate(groups) if g == q] for q in names]
+        n = len(groups)
+        v = support_game(U, statement, None, alternatives)
+        if n <= exact_limit:
+            return owen_exact(v, n, parts)
+        return owen_permutation(v, n, parts, permutations=permutations, seed=seed)
     if groups is not None:
         names = list(dict.fromkeys(g for g in groups if g is not None))
         labels = np.array([None if g is None else names.index(g) for g in groups], dtype=object)
