@@ -61,3 +61,42 @@ def test_explain_cli(tmp_path, polis):
     assert o["method"] == "owen-permutation" and np.sum(o["values"]) == pytest.approx(o["v_all"] - o["v_empty"])
     missing = runner.invoke(app, ["explain", str(POLIS), "--slate", str(slate), "--statement", "nope"])
     assert missing.exit_code == 2 and "not in the slate" in missing.output
+
+
+def test_llm_sentence_attribution_with_a_deterministic_stand_in_for_the_server(polis):
+    """The real LLMBackend builds every coalition's request; a stand-in client answers each one by a
+    fixed function of which sentences its prompt holds (no server, no network)."""
+    from dataclasses import replace
+
+    from pnyx.data import Participant
+    from pnyx.methods.extras import llm_sentence_attribution
+    from pnyx.queries.client import LLMConfig
+    from pnyx.queries.llm import LLMBackend
+
+    profile, _ = polis
+    people = list(profile.participants)
+    people[0] = Participant("p0", {"q": "Trees matter. Birds matter too!", "r": "Cities are fine."})
+    profile = replace(profile, participants=people)
+
+    class StandIn:
+        def __init__(self):
+            self.prompts = []
+
+        def run_many(self, requests, progress=False):
+            out = []
+            for r in requests:
+                text = r.input[-1]["content"].split("<statement>")[0]
+                self.prompts.append(text)
+                rating = 1 + 2 * ("Trees matter." in text) + ("Birds" in text and "Trees" in text)
+                out.append({"choices": [{"message": {"content": str(rating)}}]})
+            return out
+
+    backend = LLMBackend(LLMConfig(base_url="http://127.0.0.1:9", model="stand-in"))
+    backend.client = StandIn()
+    r = llm_sentence_attribution(profile, 0, 3, backend)
+    assert r.players == ["Trees matter.", "Birds matter too!", "Cities are fine."]
+    np.testing.assert_allclose(r.values, [2.5, 0.5, 0.0])
+    assert len(backend.client.prompts) == 8 and r.values.sum() == pytest.approx(r.v_all - r.v_empty)
+    backend.config = replace(backend.config, temperature=1.0)
+    with pytest.raises(Exception, match="temperature 0"):
+        llm_sentence_attribution(profile, 0, 3, backend)

@@ -3,6 +3,8 @@ audit of a run (:func:`audit_extras`) and ``pnyx explain`` (:func:`explain_slate
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -13,7 +15,7 @@ from pnyx.methods.consensus import consensus_costs, kappa
 from pnyx.methods.diversity import slate_inclusion
 from pnyx.methods.groups import Groups, em_groups, group_utilities, groups_from_labels, maxmin_groups
 from pnyx.methods.lottery import maximal_lottery
-from pnyx.methods.shapley import explain_statement
+from pnyx.methods.shapley import ShapleyValues, explain_statement, shapley_exact
 
 
 def _judged(profile: Profile, U: np.ndarray) -> np.ndarray:
@@ -156,3 +158,54 @@ def explain_slate_statement(profile: Profile, slate: dict[str, Any], statement: 
     return {"statement": {"id": statement, "text": profile.statements[j].text}, "by": by,
             "alternatives": [_id(profile, q) for q in (alternatives or [])] or "every other statement",
             **res.to_dict()}
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def opinion_sentences(profile: Profile, i: int) -> list[tuple[str, str]]:
+    """Participant ``i``'s answers split into sentences, as (answer key, sentence) in order."""
+    return [(key, s) for key, text in profile.participants[i].answers.items() if text
+            for s in _SENTENCE_END.split(text.strip()) if s]
+
+
+def llm_sentence_attribution(profile: Profile, participant: int, statement: int, backend: Any, *,
+                             max_sentences: int = 10) -> ShapleyValues:
+    """Which sentences of a participant's opinion drove an LLM's rating of a statement: exact Shapley
+    values of v(S) = the backend's expected rating of ``statement`` for the participant when their
+    answers keep only the sentences in S (their other judgments stay in the prompt as they are).
+
+    ``backend`` is a :class:`pnyx.queries.llm.LLMBackend`; every coalition is one request through its
+    client, so through the cache (2ⁿ calls, answered once each). Its temperature must be 0, so that v
+    is a function and the Shapley axioms hold.
+
+    Raises
+    ------
+    InputError
+        Temperature above 0, no sentences, or more than ``max_sentences``.
+    """
+    from pnyx.queries.llm import expected_rating
+
+    if getattr(backend.config, "temperature", None) != 0:
+        raise InputError("sentence attribution needs the LLM at temperature 0 (a deterministic value function)",
+                         field="temperature")
+    pieces = opinion_sentences(profile, participant)
+    if not 1 <= len(pieces) <= max_sentences:
+        raise InputError(f"participant {profile.participants[participant].id!r} has {len(pieces)} sentences; exact "
+                         f"attribution takes 1..{max_sentences}", field="participant")
+    person = profile.participants[participant]
+
+    def with_sentences(row: np.ndarray) -> Profile:
+        answers: dict[str, str] = {}
+        for (key, sentence), keep in zip(pieces, row):
+            if keep:
+                answers[key] = f"{answers[key]} {sentence}" if key in answers else sentence
+        people = list(profile.participants)
+        people[participant] = replace(person, answers=answers)
+        return replace(profile, participants=people)
+
+    def v(S: np.ndarray) -> np.ndarray:
+        requests = [backend.request(with_sentences(row), participant, statement) for row in S]
+        return np.array([expected_rating(r)[0] for r in backend.client.run_many(requests)])
+
+    return shapley_exact(v, len(pieces), [s for _, s in pieces])
