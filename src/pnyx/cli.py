@@ -273,7 +273,6 @@ def predict(
     console.print(f"{len(rows)} predictions ({rows[0]['backend']}): {out}", highlight=False)
 
 
-
 # -- the wider toolbox (pnyx.methods) --------------------------------------------------------------
 
 

@@ -137,8 +137,10 @@ def explain_slate_statement(profile: Profile, slate: dict[str, Any], statement: 
     ``cf`` backend first."""
     if by not in ("groups", "participants", "owen"):
         raise InputError(f"--by must be groups, participants or owen, got {by!r}", field="--by")
+    if not isinstance(slate, dict) or not isinstance(slate.get("statements"), list):
+        raise InputError("the slate must be a JSON object with a list of statements (slate.json)", field="--slate")
     ids = {s.id: j for j, s in enumerate(profile.statements)}
-    chosen = [str(s.get("id")) for s in slate.get("statements", []) if isinstance(s, dict)]
+    chosen = [str(s.get("id")) for s in slate["statements"] if isinstance(s, dict)]
     if statement not in chosen:
         raise InputError(f"statement {statement!r} is not in the slate; the slate has: {', '.join(chosen)}",
                          field="--statement")
@@ -155,6 +157,8 @@ def explain_slate_statement(profile: Profile, slate: dict[str, Any], statement: 
     groups = None if by == "participants" else _labels(_groups(profile, U, seed))
     res = explain_statement(U, j, groups=groups, alternatives=alternatives, permutations=permutations, seed=seed,
                             owen=by == "owen")
+    if by != "groups":
+        res.players = [p.id for p in profile.participants]
     return {"statement": {"id": statement, "text": profile.statements[j].text}, "by": by,
             "alternatives": [_id(profile, q) for q in (alternatives or [])] or "every other statement",
             **res.to_dict()}

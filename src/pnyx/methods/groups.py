@@ -200,8 +200,11 @@ def _group_means(W: np.ndarray, counts: np.ndarray, lab: np.ndarray, present: np
 
 def _greedy_swap(W, counts, lab, present, size, k: int) -> list[int]:
     G = _group_means(W, counts, lab, present, size)
-    m = W.shape[1]
-    score = lambda best: (G @ best).min(axis=0) + 1e-9 * (G @ best).sum(axis=0)  # noqa: E731  (min, then sum)
+
+    def score(best: np.ndarray) -> np.ndarray:  # per column of ``best``: the minimum, then the sum, over groups
+        means = G @ best
+        return means.min(axis=0) + 1e-9 * means.sum(axis=0)
+
     slate: list[int] = []
     best = np.full(len(W), -np.inf)
     for _ in range(k):

@@ -16,7 +16,7 @@ from pnyx.methods.base import METHODS
 from pnyx.validation import check_utilities
 
 
-def margins(U: np.ndarray, *, chunk: int = 64) -> np.ndarray:
+def margins(U: np.ndarray, *, cells: int = 2_000_000) -> np.ndarray:
     """The majority margin matrix M(a, b) = #{i: U_ia > U_ib} − #{i: U_ib > U_ia}.
 
     A participant counts for a pair only if both utilities are known (NaN is "not judged"): on
@@ -28,6 +28,7 @@ def margins(U: np.ndarray, *, chunk: int = 64) -> np.ndarray:
     U = check_utilities(U)
     n, m = U.shape
     M = np.zeros((m, m), dtype=np.int64)
+    chunk = max(1, cells // (m * m))  # rows per block: about ``cells`` pairwise comparisons in memory at once
     with np.errstate(invalid="ignore"):
         for start in range(0, n, chunk):
             block = U[start:start + chunk]
