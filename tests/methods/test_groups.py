@@ -61,3 +61,12 @@ def test_bad_groups():
         maxmin_groups(np.ones((3, 2)), 1, groups=["a"])
     with pytest.raises(InputError, match="no participant"):
         maxmin_groups(np.ones((2, 2)), 1, groups=[None, None])
+
+
+def test_greedy_is_called_optimal_only_at_the_bound():
+    U = np.array([[4, 0, 1], [4, 0, 1], [0, 4, 1], [0, 4, 1.]])
+    labels = ["a", "a", "b", "b"]
+    two = maxmin_groups(U, 2, groups=labels, method="greedy")
+    assert two.slate == [0, 1] and two.status.startswith("optimal") and two.info["upper_bound"] == 4
+    one = maxmin_groups(U, 1, groups=labels, method="greedy")
+    assert one.status == "greedy+swap" and one.scores[0] == 1 < one.info["upper_bound"]

@@ -156,7 +156,8 @@ def maxmin_groups(U: np.ndarray, k: int, *, groups: Any = None, seed: int = 0, m
         are ignored), or None to learn groups by :func:`em_groups` (seeded by ``seed``).
     method
         ``"milp"`` (exact), ``"greedy"`` (add the statement raising the minimum most, then swap
-        single statements while the minimum rises; not proven optimal), or ``"auto"``: the MILP
+        single statements while the minimum rises; proven optimal only when it meets
+        ``info["upper_bound"]``, which ``status`` then says), or ``"auto"``: the MILP
         when (merged participants) × statements ≤ ``exact_limit``, else greedy.
     time_limit
         Seconds for the MILP; past it the rule raises ``RuntimeError("undecided: …")``.
@@ -164,7 +165,9 @@ def maxmin_groups(U: np.ndarray, k: int, *, groups: Any = None, seed: int = 0, m
     Returns
     -------
     RuleResult
-        ``scores`` = [the optimal minimum]; ``info["group_utilities"]`` per group and ``info["groups"]``.
+        ``scores`` = [the minimum over groups]; ``info["group_utilities"]`` per group, ``info["groups"]``,
+        and ``info["upper_bound"]``, the minimum over groups of the mean favourite-statement utility
+        (the optimum is at most this; with ``greedy`` it bounds the gap).
     """
     U = utilities(U, k, allow_nan=False)
     g = _as_groups(groups, U, seed)
@@ -185,6 +188,10 @@ def maxmin_groups(U: np.ndarray, k: int, *, groups: Any = None, seed: int = 0, m
         slate, status, info["milp_objective"] = _milp(W, counts, lab, present, size, k, time_limit)
     per_group = group_utilities(U, slate, g)
     info["group_utilities"] = per_group.tolist()
+    # nobody gets more than their favourite statement: a bound on the optimum that shows greedy's gap
+    info["upper_bound"] = float(group_utilities(U, range(U.shape[1]), g)[present].min())
+    if status == "greedy+swap" and per_group[present].min() >= info["upper_bound"] - 1e-12:
+        status = "optimal (greedy+swap meets the upper bound)"
     return RuleResult(slate, "maxmin-groups", k, [float(per_group[present].min())], [], status, info)
 
 
