@@ -302,5 +302,67 @@ def predict(
     console.print(f"{len(rows)} predictions ({rows[0]['backend']}): {out}", highlight=False)
 
 
+# -- the wider toolbox (pnyx.methods) --------------------------------------------------------------
+
+
+@app.command()
+def compare(
+    table: Path = typer.Argument(..., help="CSV: one row per system (name first), one column per task, higher is better."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="CSV with columns task,weight (unlisted tasks weigh 1)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object keyed by rule id."),
+) -> None:
+    """Rank systems over tasks by Borda, Dowdall, Copeland, Minimax, plurality and Kemeny (Vote'n'Rank)."""
+    from pnyx.io.leaderboard import read_leaderboard, read_weights
+    from pnyx.methods.ranking import rank_systems
+
+    try:
+        systems, tasks, scores = read_leaderboard(table)
+        w = read_weights(weights, tasks) if weights is not None else None
+        result = rank_systems(scores, systems, w)
+    except (InputError, OSError) as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps({rule: r.to_dict() for rule, r in result.items()}))
+        return
+    for rule, r in result.items():
+        extra = f" (Kemeny distance {r.info['distance']:g}, {r.info['status']})" if rule == "kemeny" else ""
+        console.print(f"[bold]{rule:<9}[/] {escape(', '.join(r.winners))}{extra}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def explain(
+    data: Path = typer.Argument(..., help="The data the slate was chosen on."),
+    slate: Path = typer.Option(..., "--slate", help="slate.json written by pnyx run."),
+    statement: str = typer.Option(..., "--statement", help="Id of a slate statement that is in DATA."),
+    by: str = typer.Option("groups", "--by",
+                           help="groups (Polis group-id; EM groups if none), participants, or owen (participants within groups)."),
+    permutations: int = typer.Option(200, "--permutations", min=2, help="Permutations when exact values are too costly."),
+    seed: int = typer.Option(0, "--seed", help="Seed for EM groups and permutation sampling."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Shapley attribution of a slate statement's support to participants or groups."""
+    from pnyx.io import load
+    from pnyx.methods.extras import explain_slate_statement
+
+    try:
+        profile = load(data)
+        try:
+            chosen = json.loads(slate.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read the slate ({exc})", path=str(slate)) from None
+        out = explain_slate_statement(profile, chosen, statement, by=by, permutations=permutations, seed=seed)
+    except InputError as exc:
+        fail(exc)
+    if as_json:
+        print(json.dumps(out))
+        return
+    console.print(f"[bold]{escape(out['statement']['text'])}[/] ({out['method']}, {out['evaluations']} coalitions; "
+                  f"v(all) = {out['v_all']:.3g})", highlight=False, soft_wrap=True)
+    order = sorted(range(len(out["players"])), key=lambda q: -out["values"][q])
+    for q in order[:20]:
+        se = f" ± {out['stderr'][q]:.2g}" if "stderr" in out else ""
+        console.print(f"  {escape(out['players'][q]):<12} {out['values'][q]:9.3f}{se}", highlight=False)
+
+
 if __name__ == "__main__":
     app()

@@ -37,4 +37,5 @@ def test_example_11_equal_shares_with_phragmen_phase():
 
 
 def test_every_approval_rule_is_checked_here():
-    assert {r for r, rule in RULES.items() if rule.approval} == set(ABC_IDS) | {"greedy-monroe"}
+    # fair-lottery is a seeded draw (no abcvoting rule); tests/methods/test_fair_lottery.py checks it
+    assert {r for r, rule in RULES.items() if rule.approval} == set(ABC_IDS) | {"greedy-monroe", "fair-lottery"}

@@ -9,6 +9,8 @@
 | ``equal-shares`` | Method of Equal Shares (completions as abcvoting) | :mod:`~pnyx.rules.equal_shares` |
 | ``seq-phragmen`` | sequential Phragmén | :mod:`~pnyx.rules.phragmen` |
 | ``monroe``, ``greedy-monroe`` | Monroe (exact, MILP) and Greedy Monroe | :mod:`~pnyx.rules.monroe` |
+| ``maxmin-groups`` | egalitarian group slate (MaxMin-RLHF, arXiv 2402.08925) | :mod:`~pnyx.methods.groups` |
+| ``fair-lottery`` | a draw from the BW-MES fair lottery (arXiv 2404.05198) | :mod:`~pnyx.methods.fair_lottery` |
 
 The GSC rules read cardinal utilities; the others are approval rules and take ``threshold``
 (default :data:`pnyx.data.DEFAULT_APPROVAL_THRESHOLD`): approval is U ≥ threshold, NaN is not
@@ -25,6 +27,9 @@ import numpy as np
 
 from pnyx.rules import equal_shares, gsc, monroe, phragmen, thiele  # noqa: F401  (register the rules)
 from pnyx.rules.base import RULES, Rule, RuleResult, register
+
+import pnyx.methods.fair_lottery  # noqa: E402,F401  (the toolbox's slate rules register here too)
+import pnyx.methods.groups  # noqa: E402,F401
 
 __all__ = ["RULES", "Rule", "RuleResult", "compute", "register"]
 

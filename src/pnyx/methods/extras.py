@@ -1,0 +1,215 @@
+"""Adapters from a :class:`pnyx.data.Profile` and a slate to the toolbox's pure methods: the extra
+audit of a run (:func:`audit_extras`) and ``pnyx explain`` (:func:`explain_slate_statement`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from pnyx.data import InputError, Profile
+from pnyx.methods.bias import bias_audit
+from pnyx.methods.consensus import consensus_costs, kappa
+from pnyx.methods.diversity import slate_inclusion
+from pnyx.methods.groups import Groups, em_groups, group_utilities, groups_from_labels, maxmin_groups
+from pnyx.methods.lottery import maximal_lottery
+from pnyx.methods.shapley import ShapleyValues, explain_statement, shapley_exact
+
+
+def _judged(profile: Profile, U: np.ndarray) -> np.ndarray:
+    """What the consensus measures read: on votes, the observed judgments only (NaN elsewhere)."""
+    if profile.scale != "vote":
+        return U
+    out = np.full(U.shape, np.nan)
+    m = min(U.shape[1], profile.m)
+    out[:, :m] = np.where(profile.observed[:, :m], profile.utilities[:, :m], np.nan)
+    return out
+
+
+def _groups(profile: Profile, U: np.ndarray, seed: int) -> Groups:
+    labels = profile.groups()
+    if any(g is not None for g in labels):
+        return groups_from_labels(labels)
+    return em_groups(U, seed=seed)
+
+
+def _id(profile: Profile, j: int) -> str:
+    return profile.statements[j].id if j < len(profile.statements) else f"column {j}"
+
+
+def _labels(g: Groups) -> list[str | None]:
+    return [g.names[q] if q >= 0 else None for q in g.labels]
+
+
+def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignment: Any, *,
+                 predicted: np.ndarray | None = None, epsilon: float = 1.0, seed: int = 0,
+                 backend: str = "cf") -> dict[str, Any]:
+    """The toolbox's part of a run's audit, JSON-able.
+
+    Parameters
+    ----------
+    profile
+        The data (its observed judgments and Polis ``group-id``s; EM groups on ``U`` if it has none).
+    U
+        The utilities the slate was chosen on (n × m, observed entries kept, NaN-free on the slate).
+    slate
+        Columns of ``U``.
+    assignment
+        Slate position per participant, or a :class:`pnyx.assignment.BalancedAssignment`.
+    predicted
+        A predictor's utilities for every entry of the profile's statements, for the bias audit;
+        if None, ``backend`` predicts a seeded 20% of the observed judgments, hidden from it.
+
+    Returns
+    -------
+    dict
+        ``maximal_lottery`` (over all statements; on votes from the participants who judged both),
+        ``divisiveness`` per slate statement (κ and the minimum-cost consensus with gap ``epsilon``),
+        ``inclusion`` (per group and summaries), ``egalitarian`` (each group's mean best-in-slate
+        utility for this slate and for the ``maxmin-groups`` slate of the same size),
+        ``bias`` (per-group predictor errors on held-out observed judgments; absent without any).
+    """
+    U = np.asarray(U, dtype=float)
+    slate = [int(j) for j in slate]
+    a = np.asarray(getattr(assignment, "assignment", assignment), dtype=int)
+    J = _judged(profile, U)
+    groups = _groups(profile, np.nan_to_num(U, nan=2.0), seed)
+    out: dict[str, Any] = {"groups": {"method": groups.method, "names": groups.names,
+                                      "sizes": np.bincount(groups.labels[groups.labels >= 0],
+                                                           minlength=groups.count).tolist()}}
+    ml = maximal_lottery(J)
+    out["maximal_lottery"] = {"value": ml.value, "condorcet_winner": None if ml.condorcet_winner is None
+                              else _id(profile, ml.condorcet_winner),
+                              "support": [{"statement": _id(profile, j), "column": j,
+                                           "probability": float(ml.probabilities[j]), "in_slate": j in slate}
+                                          for j in ml.support],
+                              "judgments": "observed" if profile.scale == "vote" else "utilities"}
+    costs = consensus_costs(J[:, slate], epsilon)
+    out["divisiveness"] = [{"statement": _id(profile, j), "kappa": kappa(J[:, j]), "epsilon": epsilon,
+                            "consensus_cost": float(c), "raters": int((~np.isnan(J[:, j])).sum()),
+                            "divisiveness": float(c / max((~np.isnan(J[:, j])).sum(), 1))}
+                           for j, c in zip(slate, costs)]
+    inc = slate_inclusion(U, slate, a, {"group": _labels(groups)})
+    out["inclusion"] = {"summaries": inc.summaries, "per_group": inc.per_group,
+                        "per_statement": [{**s, "statement": _id(profile, s["statement"])} for s in inc.per_statement]}
+    if groups.count >= 1 and not np.isnan(U[:, :]).any():
+        egal = maxmin_groups(U, len(slate), groups=groups, seed=seed)
+        out["egalitarian"] = {"slate": dict(zip(groups.names, group_utilities(U, slate, groups).tolist())),
+                              "maxmin_slate": [_id(profile, j) for j in egal.slate],
+                              "maxmin": dict(zip(groups.names, egal.info["group_utilities"])),
+                              "status": egal.status}
+    if profile.observed.any() and groups.count >= 2:
+        try:
+            out["bias"] = _bias(profile, groups, slate, predicted, seed, backend)
+        except InputError as exc:
+            out["bias"] = {"skipped": str(exc)}
+    return out
+
+
+def _bias(profile: Profile, groups: Groups, slate: list[int], predicted, seed: int, backend: str) -> dict[str, Any]:
+    m = profile.m
+    truth = np.where(profile.observed, profile.utilities, np.nan)
+    if predicted is None:
+        from pnyx.evaluate.accuracy import holdout_mask
+        from pnyx.queries import get_discriminative
+
+        hide = holdout_mask(profile.observed, 0.2, seed)
+        pred = get_discriminative(backend, {"seed": seed}).predict(profile.hide(hide))
+        predicted = np.full(truth.shape, np.nan)
+        predicted[np.ix_(pred.participants, pred.statements)] = pred.utilities
+        truth = np.where(hide, truth, np.nan)
+        how = f"{backend}, on a seeded 20% of the observed judgments hidden from it"
+    else:
+        predicted = np.asarray(predicted, dtype=float)[:, :m]
+        how = "the given predictions, on every observed judgment"
+    res = bias_audit(truth, predicted, _labels(groups), slate=[j for j in slate if j < m] or None, seed=seed)
+    return {**res.to_dict(), "predictions": how}
+
+
+def explain_slate_statement(profile: Profile, slate: dict[str, Any], statement: str, *, by: str = "groups",
+                            permutations: int = 200, seed: int = 0) -> dict[str, Any]:
+    """Shapley attribution of a slate statement's support (:func:`pnyx.methods.shapley.support_game`):
+    the alternatives are the slate's other statements found in the data (else every other statement);
+    players are groups (Polis ``group-id``, else EM groups), participants, or participants with the
+    groups as coalition structure (``owen``: Owen values). Unknown utilities are predicted with the
+    ``cf`` backend first."""
+    if by not in ("groups", "participants", "owen"):
+        raise InputError(f"--by must be groups, participants or owen, got {by!r}", field="--by")
+    if not isinstance(slate, dict) or not isinstance(slate.get("statements"), list):
+        raise InputError("the slate must be a JSON object with a list of statements (slate.json)", field="--slate")
+    ids = {s.id: j for j, s in enumerate(profile.statements)}
+    chosen = [str(s.get("id")) for s in slate["statements"] if isinstance(s, dict)]
+    if statement not in chosen:
+        raise InputError(f"statement {statement!r} is not in the slate; the slate has: {', '.join(chosen)}",
+                         field="--statement")
+    if statement not in ids:
+        raise InputError(f"slate statement {statement!r} is not one of the data's statements (generated text "
+                         "has no judgments to attribute)", field="--statement")
+    U = profile.utilities
+    if np.isnan(U).any():
+        from pnyx.queries import get_discriminative
+
+        U = get_discriminative("cf", {"seed": seed}).predict(profile).apply(profile).utilities
+    j = ids[statement]
+    alternatives = [ids[s] for s in chosen if s in ids and s != statement] or None
+    groups = None if by == "participants" else _labels(_groups(profile, U, seed))
+    res = explain_statement(U, j, groups=groups, alternatives=alternatives, permutations=permutations, seed=seed,
+                            owen=by == "owen")
+    if by != "groups":
+        res.players = [p.id for p in profile.participants]
+    return {"statement": {"id": statement, "text": profile.statements[j].text}, "by": by,
+            "alternatives": [_id(profile, q) for q in (alternatives or [])] or "every other statement",
+            **res.to_dict()}
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def opinion_sentences(profile: Profile, i: int) -> list[tuple[str, str]]:
+    """Participant ``i``'s answers split into sentences, as (answer key, sentence) in order."""
+    return [(key, s) for key, text in profile.participants[i].answers.items() if text
+            for s in _SENTENCE_END.split(text.strip()) if s]
+
+
+def llm_sentence_attribution(profile: Profile, participant: int, statement: int, backend: Any, *,
+                             max_sentences: int = 10) -> ShapleyValues:
+    """Which sentences of a participant's opinion drove an LLM's rating of a statement: exact Shapley
+    values of v(S) = the backend's expected rating of ``statement`` for the participant when their
+    answers keep only the sentences in S (their other judgments stay in the prompt as they are).
+
+    ``backend`` is a :class:`pnyx.queries.llm.LLMBackend`; every coalition is one request through its
+    client, so through the cache (2ⁿ calls, answered once each). Its temperature must be 0, so that v
+    is a function and the Shapley axioms hold.
+
+    Raises
+    ------
+    InputError
+        Temperature above 0, no sentences, or more than ``max_sentences``.
+    """
+    from pnyx.queries.llm import expected_rating
+
+    if getattr(backend.config, "temperature", None) != 0:
+        raise InputError("sentence attribution needs the LLM at temperature 0 (a deterministic value function)",
+                         field="temperature")
+    pieces = opinion_sentences(profile, participant)
+    if not 1 <= len(pieces) <= max_sentences:
+        raise InputError(f"participant {profile.participants[participant].id!r} has {len(pieces)} sentences; exact "
+                         f"attribution takes 1..{max_sentences}", field="participant")
+    person = profile.participants[participant]
+
+    def with_sentences(row: np.ndarray) -> Profile:
+        answers: dict[str, str] = {}
+        for (key, sentence), keep in zip(pieces, row):
+            if keep:
+                answers[key] = f"{answers[key]} {sentence}" if key in answers else sentence
+        people = list(profile.participants)
+        people[participant] = replace(person, answers=answers)
+        return replace(profile, participants=people)
+
+    def v(S: np.ndarray) -> np.ndarray:
+        requests = [backend.request(with_sentences(row), participant, statement) for row in S]
+        return np.array([expected_rating(r)[0] for r in backend.client.run_many(requests)])
+
+    return shapley_exact(v, len(pieces), [s for _, s in pieces])

@@ -1,0 +1,45 @@
+"""Maximal lottery against pref_voting's LP and the closed-form fixtures."""
+
+import numpy as np
+import pytest
+
+from pnyx.methods import METHODS
+from pnyx.methods.lottery import margins, maximal_lottery
+
+
+def test_cycle_fixture():
+    M = np.array([[0, 3, -2], [-3, 0, 1], [2, -1, 0]])
+    np.testing.assert_allclose(maximal_lottery(M=M).probabilities, [1 / 6, 1 / 3, 1 / 2], atol=1e-9)
+
+
+def test_condorcet_winner_gets_everything():
+    U = np.array([[4, 2, 0], [4, 3, 1], [2, 4, 0], [3, 0, 4.]])  # column 0 beats 1 (3:1) and 2 (3:1)
+    r = maximal_lottery(U)
+    assert r.condorcet_winner == 0 and r.support == [0]
+    np.testing.assert_allclose(r.probabilities, [1, 0, 0])
+
+
+def test_margins_count_only_participants_who_judged_both():
+    U = np.array([[4, 0, np.nan], [np.nan, 4, 0], [0, np.nan, 4]])
+    np.testing.assert_array_equal(margins(U), [[0, 1, -1], [-1, 0, 1], [1, -1, 0]])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_equals_pref_voting_on_odd_profiles(seed):
+    from pref_voting.probabilistic_methods import maximal_lottery as pv_ml
+    from pref_voting.profiles import Profile
+
+    rng = np.random.default_rng(seed)
+    m, n = rng.integers(3, 7), 2 * rng.integers(3, 9) + 1  # odd n, strict orders: odd margins, a unique lottery
+    rankings = [rng.permutation(m).tolist() for _ in range(n)]
+    U = np.zeros((n, m))
+    for i, r in enumerate(rankings):
+        U[i, r] = 4.0 * np.arange(m - 1, -1, -1) / (m - 1)
+    expected = pv_ml(Profile(rankings))
+    np.testing.assert_allclose(maximal_lottery(U).probabilities, [expected.get(c, 0.0) for c in range(m)], atol=1e-7)
+
+
+def test_registered_and_rejects_non_skew_matrices():
+    assert METHODS["maximal-lottery"] is maximal_lottery
+    with pytest.raises(ValueError):
+        maximal_lottery(M=np.ones((2, 2)))
