@@ -300,3 +300,19 @@ def test_a_0_1_matrix_is_read_as_approvals_or_refused_by_name():
         compute("pav", A, 2)
     assert sorted(compute("pav", A.astype(bool), 2).slate) == [0, 1]
     assert sorted(compute("pav", A, 2, threshold=1).slate) == [0, 1]
+
+
+def test_demographic_questions_of_an_unmarked_export_do_not_compete():
+    from pathlib import Path
+
+    from pnyx.io import load
+    from pnyx.process import PoolPolicy, eligible_columns
+
+    profile = load(Path(__file__).resolve().parents[1] / "examples" / "scoop-hivemind-biodiversity")
+    assert profile.info["meta_marked"] is False
+    ok, report = eligible_columns(profile, 5, PoolPolicy())
+    inferred = report.excluded["meta statement (inferred: the moderator's demographic question)"]
+    assert inferred == ["0", "1", "2", "5", "8", "9", "10"]  # ages and places of residence
+    assert not ok[[profile.statement_index(s) for s in inferred]].any()
+    ok, report = eligible_columns(profile, 5, PoolPolicy(include_meta=True))
+    assert not any("meta" in why for why in report.excluded)

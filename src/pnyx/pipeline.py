@@ -12,6 +12,7 @@ import numpy as np
 
 from pnyx.audit import Audit, audit
 from pnyx.data import InputError, Profile
+from pnyx.methods import audit_extras
 from pnyx.process import PoolPolicy, Progress, ProcessResult, generative_social_choice
 from pnyx.queries.base import require_judgments
 
@@ -65,6 +66,17 @@ def usage_of(backends: Sequence[Any]) -> dict[str, float]:
             if key in total:
                 total[key] += value
     return total
+
+
+def held_out_predictions(profile: Profile, report: Any) -> np.ndarray:
+    """The accuracy measurement's held-out predictions as an n × m utility matrix (NaN elsewhere): what the
+    bias audit compares with the observed judgments, so it audits this run's own backend."""
+    pidx = {pid: i for i, pid in enumerate(profile.participant_ids)}
+    sidx = {sid: j for j, sid in enumerate(profile.statement_ids)}
+    out = np.full((profile.n, profile.m), np.nan)
+    for p in report.predictions:
+        out[pidx[p["participant"]], sidx[p["statement"]]] = profile.scale.to_utility(p["predicted"])
+    return out
 
 
 def select_participants(profile: Profile, *, exclude: Sequence[str] = (), silent_authors: bool = False
@@ -162,6 +174,10 @@ def run(
     labels = [label for label in result.profile.provenance_labels if label != "observed"]
     checked = audit(result, assignment, accuracy=report, usage=usage_of([disc, *gens]),
                     backend=labels[0] if labels else backend)
-    progress("audit", 1, 1)
-    return Run(result=result, assignment=assignment, audit=checked, backend=backend, generators=list(generators),
+    run_ = Run(result=result, assignment=assignment, audit=checked, backend=backend, generators=list(generators),
                participants_excluded=left_out)
+    checked.extras = audit_extras(result.profile, result.utilities, result.slate, run_.matching, seed=seed,
+                                  predicted=None if report is None else held_out_predictions(profile, report),
+                                  bias=report is not None)
+    progress("audit", 1, 1)
+    return run_

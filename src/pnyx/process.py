@@ -20,7 +20,8 @@ Choices this module makes on purpose (all recorded in the result):
   places can then violate BJR (the audit says so).
 * **The pool.** The data's own statements are always in it (their unknown utilities predicted once,
   up front), except those that should not compete (:class:`PoolPolicy`): meta statements
-  (demographic questions; Polis ``is-meta``), statements excluded by id, and data statements with
+  (demographic questions; Polis ``is-meta``, or, in exports without that mark, the moderator's
+  statements worded as one, :func:`looks_demographic`), statements excluded by id, and data statements with
   fewer observed approvals than ``min_support`` (a statement almost nobody judged cannot win on
   predictions alone). Seed statements compete like any other.
 
@@ -40,6 +41,7 @@ out); :mod:`pnyx.pipeline` builds the backends by name and :mod:`pnyx.audit` che
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -70,6 +72,26 @@ class PoolPolicy:
     include_meta: bool = False
     """Let meta statements (``profile.info["meta_comments"]``, Polis ``is-meta``) compete."""
     min_support: int | None = None
+
+
+_DEMOGRAPHIC = re.compile("|".join([
+    # "I am under 30 years of age", "I identify as female", "I live in a large city", "I voted to Remain"
+    r"^\s*(i am|i'm|i identify|i live|i have lived|i was born|i voted|i did not vote|i didn't vote|are you)\b.*"
+    r"\b(years? (old|of age)|aged?|male|female|man|woman|non-binary|gender|born|lives?|lived|voted|vote|eligible"
+    r"|student|retired|parent|employed|unemployed|city|town|rural|region|country)\b",
+    r"^\s*my (gender|ethnicity|race|age|religion|first language|native language|income|occupation|sexuality)\b",
+    r"\bis my (first|native|main) language\b",
+]), re.IGNORECASE)
+
+
+def looks_demographic(text: str) -> bool:
+    """Whether a statement reads as a demographic question about the participant ("I am under 30 years of
+    age", "I identify as female", "I live in a large city") rather than an opinion (English wording).
+
+    >>> looks_demographic("I am between 15 and 19 years old."), looks_demographic("I am worried about pests.")
+    (True, False)
+    """
+    return bool(_DEMOGRAPHIC.search(text))
 
 
 def default_min_support(n: int, k: int) -> int:
@@ -103,11 +125,18 @@ def eligible_columns(profile: Profile, k: int, policy: PoolPolicy) -> tuple[np.n
     report = PoolReport()
     ids = profile.statement_ids
     meta = set() if policy.include_meta else {str(s) for s in profile.info.get("meta_comments", [])}
+    inferred = np.zeros(profile.m, dtype=bool)
+    if not policy.include_meta and profile.info.get("meta_marked") is False and profile.m:
+        # an export without is-meta marks: the moderator's demographic questions (author of the first statement)
+        moderator = profile.statements[0].author
+        inferred = np.array([s.source == "data" and s.author is not None and s.author == moderator
+                             and looks_demographic(s.text) for s in profile.statements], dtype=bool)
     need = default_min_support(profile.n, k) if policy.min_support is None else int(policy.min_support)
     with np.errstate(invalid="ignore"):
         support = (profile.observed & (profile.utilities >= profile.scale.approval)).sum(axis=0)
     checks = [
         ("meta statement", np.array([sid in meta for sid in ids], dtype=bool)),
+        ("meta statement (inferred: the moderator's demographic question)", inferred),
         ("excluded by id", np.array([sid in policy.exclude for sid in ids], dtype=bool)),
     ]
     if need > 0 and profile.observed.any():
@@ -453,7 +482,11 @@ def _fixed_pool(pool: _Pool, k: int, rule: str, generators, seed: int, progress:
     cols = [j for j in range(pool.profile.m) if common["eligible"][j]]  # the data's statements and the new ones
     if len(cols) < k:
         raise ProcessError(f"rule {rule!r} needs at least k = {k} eligible statements; the pool has {len(cols)}")
-    result = compute(rule, pool.profile.utilities[:, cols], k)
+    from pnyx.rules import RULES
+
+    groups = pool.profile.groups()
+    available = {"seed": seed, "groups": None if all(g is None for g in groups) else groups}
+    result = compute(rule, pool.profile.utilities[:, cols], k, **{s: available[s] for s in RULES[rule].settings})
     slate = [cols[c] for c in result.slate]
     matching = np.asarray(balanced(pool.profile.utilities, slate).assignment, dtype=int)
     progress("choose", 1, 1)

@@ -158,6 +158,7 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
         "comments": len(comments),
         "moderation": {str(m): sum(c[2] == m for c in comments.values()) for m in (1, 0, -1)},
         "meta_comments": meta,
+        "meta_marked": "is-meta" in columns,
         "seed_comments": seed,
     }
     if (folder / SUMMARY).is_file():

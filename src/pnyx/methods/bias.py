@@ -12,6 +12,8 @@ when predictions replace the truth.
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -156,6 +158,8 @@ def bias_audit(truth: np.ndarray, predicted: np.ndarray, groups: Sequence[Any], 
     if slate is not None:
         cols = list(slate)
         with_truth = np.where(mask, T, P)[:, cols]
-        best_pred, best_true = np.nanmax(P[:, cols], axis=1), np.nanmax(with_truth, axis=1)
+        with warnings.catch_warnings():  # a participant with nothing known on the slate stays NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            best_pred, best_true = np.nanmax(P[:, cols], axis=1), np.nanmax(with_truth, axis=1)
         shift = {str(names[g]): float((best_pred[lab == g] - best_true[lab == g]).mean()) for g in present}
     return BiasAudit(out, gap, level, bootstrap, shift)

@@ -45,7 +45,7 @@ def _labels(g: Groups) -> list[str | None]:
 
 def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignment: Any, *,
                  predicted: np.ndarray | None = None, epsilon: float = 1.0, seed: int = 0,
-                 backend: str = "cf") -> dict[str, Any]:
+                 backend: str = "cf", bias: bool = True) -> dict[str, Any]:
     """The toolbox's part of a run's audit, JSON-able.
 
     Parameters
@@ -61,6 +61,8 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
     predicted
         A predictor's utilities for every entry of the profile's statements, for the bias audit;
         if None, ``backend`` predicts a seeded 20% of the observed judgments, hidden from it.
+    bias
+        Run the bias audit (False: leave it out, e.g. when no accuracy is measured).
 
     Returns
     -------
@@ -100,7 +102,7 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
                               "maxmin_slate": [_id(profile, j) for j in egal.slate],
                               "maxmin": dict(zip(groups.names, egal.info["group_utilities"])),
                               "status": egal.status}
-    if profile.observed.any() and groups.count >= 2:
+    if bias and profile.observed.any() and groups.count >= 2:
         try:
             out["bias"] = _bias(profile, groups, slate, predicted, seed, backend)
         except InputError as exc:

@@ -158,7 +158,7 @@ def dependent_rounding(p: np.ndarray, costs: np.ndarray, seed: int | np.random.G
     return [int(j) for j in np.flatnonzero(p > 0.5)]
 
 
-@register("fair-lottery", approval=True)
+@register("fair-lottery", approval=True, settings=("seed",))
 def fair_lottery(U: np.ndarray, k: int, *, threshold: float = DEFAULT_APPROVAL_THRESHOLD, seed: int = 0) -> RuleResult:
     """A slate of k statements drawn from the BW-MES lottery (unit costs, budget k), seeded.
 

@@ -138,7 +138,7 @@ def _as_groups(groups: Any, U: np.ndarray, seed: int) -> Groups:
     return g
 
 
-@register("maxmin-groups", approval=False, exact=True)
+@register("maxmin-groups", approval=False, exact=True, settings=("seed", "groups"))
 def maxmin_groups(U: np.ndarray, k: int, *, groups: Any = None, seed: int = 0, method: str = "auto",
                   exact_limit: int = 20_000, time_limit: float | None = 30.0) -> RuleResult:
     """The egalitarian group slate: max over slates W of min over groups g of mean_{i∈g} max_{j∈W} U_ij.

@@ -170,5 +170,5 @@ def render_report(run: Any, *, title: str | None = None) -> str:
         caveats=audit.caveats, verdicts=verdicts, accuracy_line=accuracy_line, usage=audit.model_usage,
         utilities=audit.utilities, rounds=rounds, excluded=excluded, pool=audit.pool,
         assignment_label=audit.utilities["assignment"], slate_ids=[sids[j] for j in distinct],
-        participants_excluded=run.participants_excluded,
+        participants_excluded=run.participants_excluded, extras=audit.extras,
     )

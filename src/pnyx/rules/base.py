@@ -69,6 +69,8 @@ class Rule:
     """Reads U through an approval threshold."""
     exact: bool
     """Solves an optimisation problem exactly (MILP) rather than greedily."""
+    settings: tuple[str, ...] = ()
+    """Run settings the rule takes besides U and k (``seed``, ``groups``): the process passes these."""
 
     def __call__(self, U: np.ndarray, k: int, **params: Any) -> RuleResult:
         return self.fn(U, k, **params)
@@ -77,11 +79,14 @@ class Rule:
 RULES: Registry[Rule] = Registry("rule")
 
 
-def register(rule_id: str, *, approval: bool, exact: bool = False) -> Callable[[RuleFunction], RuleFunction]:
-    """Register the decorated function as rule ``rule_id`` in :data:`RULES`."""
+def register(rule_id: str, *, approval: bool, exact: bool = False,
+             settings: tuple[str, ...] = ()) -> Callable[[RuleFunction], RuleFunction]:
+    """Register the decorated function as rule ``rule_id`` in :data:`RULES`; ``settings`` names the run
+    settings it takes (``seed``: a random draw; ``groups``: the participants' groups, or None)."""
 
     def decorate(fn: RuleFunction) -> RuleFunction:
-        RULES.register(rule_id, approval=approval, exact=exact)(Rule(rule_id, fn, approval, exact))
+        RULES.register(rule_id, approval=approval, exact=exact, settings=settings)(
+            Rule(rule_id, fn, approval, exact, settings))
         return fn
 
     return decorate
