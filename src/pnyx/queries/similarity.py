@@ -3,9 +3,10 @@
 For free text without ratings (the paper's own input before any discriminative query) the only
 offline signal is how close a statement is to what a participant wrote. The utility of participant i
 for statement s is the cosine similarity of their sentence embeddings (all-MiniLM-L6-v2, offline,
-:mod:`pnyx.queries.embed`), placed on the 0–4 scale by the participants' own texts: 0 at the median
-similarity between two different participants' texts (an unrelated opinion), 4 at the 99th
-percentile (as close as two participants ever are), linear in between and clipped. The calibration
+:mod:`pnyx.queries.embed`), placed on the 0–4 scale by the participants' own texts: 0 at the 5th
+percentile of the similarity between two different participants' texts (as far apart as two
+opinions in this consultation get), 4 at the 99th percentile (as close as two participants ever
+are), linear in between and clipped. The calibration
 depends only on the participants' texts, so a participant's utility for a statement does not change as
 candidates are added, and it does not depend on the order of the rows.
 
@@ -26,12 +27,12 @@ from pnyx.queries.base import DiscriminativeBackend, Prediction
 
 
 def calibration(T: np.ndarray) -> tuple[float, float]:
-    """(low, high): the median and 99th percentile of cosine similarity between different rows of T."""
+    """(low, high): the 5th and 99th percentiles of cosine similarity between different rows of T."""
     S = T @ T.T
     off = S[~np.eye(len(T), dtype=bool)]
     if off.size == 0:
         return 0.0, 1.0
-    low, high = np.quantile(off, [0.5, 0.99])
+    low, high = np.quantile(off, [0.05, 0.99])
     return float(low), float(max(high, low + 1e-6))
 
 
@@ -70,4 +71,4 @@ class Similarity(DiscriminativeBackend):
         cos = T[rows] @ S.T
         U = np.clip(MAX_UTILITY * (cos - low) / (high - low), 0.0, MAX_UTILITY)
         return Prediction(U, rows, cols, self.name, getattr(self, "model", ""),
-                          info={"calibration": {"median": low, "p99": high}, "without_text": int((~has).sum())})
+                          info={"calibration": {"p5": low, "p99": high}, "without_text": int((~has).sum())})
