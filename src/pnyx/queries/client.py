@@ -3,7 +3,11 @@
 :class:`ModelClient` owns what callers must not re-implement: the cache look-up before every call,
 timeouts, retries with exponential backoff on timeouts, connection errors, 429 and 5xx (tenacity;
 the SDK's own retries are off so that every HTTP attempt is counted here), bounded concurrency (an
-:class:`asyncio.Semaphore`) and token and cost accounting in :attr:`ModelClient.usage`.
+:class:`asyncio.Semaphore`), token and cost accounting in :attr:`ModelClient.usage`, the model's
+context window (:meth:`ModelClient.context_window`: the setting, else what the server says, else
+:data:`DEFAULT_CONTEXT_WINDOW`) and token counts by the server's own tokenizer where it has one
+(:meth:`ModelClient.count_tokens`). A failure that retries cannot fix becomes a :class:`ModelError`
+whose one-line message names the cause and the fix (:func:`describe_failure`).
 
 Nothing here has a default endpoint: a remote model is called only when the user configures one
 (:meth:`LLMConfig.from_env` or explicit arguments).
@@ -13,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
+import httpx
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -25,6 +31,9 @@ from pnyx.data import InputError
 from pnyx.queries.cache import Cache
 
 Endpoint = Literal["chat", "completions"]
+
+DEFAULT_CONTEXT_WINDOW = 4096
+"""Tokens assumed when neither the setting nor the server says: small enough for most local models."""
 
 OPT_IN = (
     "the llm backend calls a model endpoint only when you configure one: set PNYX_LLM_BASE_URL "
@@ -44,7 +53,8 @@ class LLMConfig:
     mode: Endpoint = "chat"
     """``chat`` (``/v1/chat/completions``) or ``completions`` (``/v1/completions``, for base models)."""
     temperature: float = 0.0
-    max_tokens: int = 256
+    max_tokens: int = 128
+    """The generated statement's tokens at most (one or two sentences need fewer than 100)."""
     concurrency: int = 4
     timeout: float = 60.0
     """Seconds per HTTP attempt."""
@@ -55,23 +65,44 @@ class LLMConfig:
     price_prompt_per_1k: float = 0.0
     """US dollars per 1,000 prompt tokens, for :attr:`ModelClient.usage` ``cost_usd``."""
     price_completion_per_1k: float = 0.0
+    context_window: int | None = None
+    """Tokens the model sees at once, prompt and completion (``PNYX_LLM_CONTEXT``). None: what the server
+    says (llama.cpp ``/props``, vLLM ``/v1/models``), else :data:`DEFAULT_CONTEXT_WINDOW`."""
+    context_margin: int = 64
+    """Tokens kept free besides the completion: the chat template's own tokens and estimation error."""
+    chars_per_token: float = 3.0
+    """Characters per token assumed where the server has no tokenizer endpoint (English text is ~4 in
+    common tokenizers, so 3 over-counts; text in scripts with short tokens may need less)."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("chat", "completions"):
             raise InputError(f"mode must be 'chat' or 'completions', not {self.mode!r}", field="mode")
         if self.concurrency < 1:
             raise InputError(f"concurrency must be at least 1, not {self.concurrency}", field="concurrency")
+        if self.context_window is not None and self.context_window < 256:
+            raise InputError(f"the context window must be at least 256 tokens, not {self.context_window}",
+                             field="context_window")
+        if self.chars_per_token <= 0:
+            raise InputError(f"chars_per_token must be positive, not {self.chars_per_token}", field="chars_per_token")
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "LLMConfig":
-        """Read ``PNYX_LLM_BASE_URL``, ``PNYX_LLM_MODEL``, ``PNYX_LLM_API_KEY`` (else ``OPENAI_API_KEY``) and
-        ``PNYX_LLM_MODE``; keyword arguments that are not None take precedence."""
-        env = {
+        """Read ``PNYX_LLM_BASE_URL``, ``PNYX_LLM_MODEL``, ``PNYX_LLM_API_KEY`` (else ``OPENAI_API_KEY``),
+        ``PNYX_LLM_MODE`` and the numbers in :data:`ENV_NUMBERS` (``PNYX_LLM_CONTEXT``: the context window
+        in tokens, ...); keyword arguments that are not None take precedence."""
+        env: dict[str, Any] = {
             "base_url": os.environ.get("PNYX_LLM_BASE_URL") or None,
             "model": os.environ.get("PNYX_LLM_MODEL") or "",
             "api_key": os.environ.get("PNYX_LLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or None,
             "mode": os.environ.get("PNYX_LLM_MODE") or "chat",
         }
+        for name, (var, kind) in ENV_NUMBERS.items():
+            if value := os.environ.get(var):
+                try:
+                    env[name] = kind(value)
+                except ValueError:
+                    raise InputError(f"{var} must be a {'whole ' if kind is int else ''}number, not {value!r}",
+                                     field=var) from None
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(overrides) - known)
         if unknown:
@@ -85,6 +116,17 @@ class LLMConfig:
             raise InputError(f"no LLM endpoint configured; {OPT_IN}", field="base_url")
         if not self.model:
             raise InputError(f"no LLM model configured; {OPT_IN}", field="model")
+
+
+ENV_NUMBERS: dict[str, tuple[str, type]] = {
+    "context_window": ("PNYX_LLM_CONTEXT", int),
+    "max_tokens": ("PNYX_LLM_MAX_TOKENS", int),
+    "concurrency": ("PNYX_LLM_CONCURRENCY", int),
+    "timeout": ("PNYX_LLM_TIMEOUT", float),
+}
+"""The numeric settings :meth:`LLMConfig.from_env` reads: field → (variable, type). A local server
+that answers one request at a time wants ``PNYX_LLM_CONCURRENCY=1`` and a ``PNYX_LLM_TIMEOUT`` that
+covers its slowest prompt."""
 
 
 @dataclass
@@ -104,6 +146,70 @@ class ModelRequest:
         return Cache.key(
             {"backend": self.backend, "endpoint": self.endpoint, "model": self.model, "input": self.input, "params": self.params}
         )
+
+
+class ModelError(InputError):
+    """A model call that failed in a way retries cannot fix (a prompt the model cannot take, a refusal,
+    a wrong model name, a server that is not there). The message is one line: the cause and the fix."""
+
+
+@dataclass(frozen=True)
+class ContextWindow:
+    """The tokens a model sees at once and where that number came from: ``setting`` (``context_window``
+    / ``PNYX_LLM_CONTEXT``), ``server /props`` (llama.cpp), ``server /v1/models`` (vLLM's
+    ``max_model_len``), ``server error`` (a 400 that named the limit) or ``default``."""
+
+    tokens: int
+    source: str
+
+
+_CONTEXT_IN_MESSAGE = re.compile(r"(?:maximum context length|context (?:window|length|size)) (?:is|of) (\d+)", re.I)
+
+
+def context_limit_in(exc: BaseException) -> int | None:
+    """The context length a 400 names ("This model's maximum context length is 4096 tokens" from
+    OpenAI, vLLM and llama-cpp-python; ``n_ctx`` in llama.cpp's error body), or None."""
+    if not isinstance(exc, openai.BadRequestError):
+        return None
+    body = exc.body if isinstance(exc.body, dict) else {}
+    if isinstance(body.get("error"), dict):
+        body = body["error"]
+    if isinstance(body.get("n_ctx"), int):
+        return body["n_ctx"]
+    match = _CONTEXT_IN_MESSAGE.search(str(exc))
+    return int(match[1]) if match else None
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def describe_failure(exc: BaseException, config: "LLMConfig") -> tuple[str, str]:
+    """(cause, one-line message with the fix) for a model call that failed after its retries.
+
+    Causes: ``context`` (the prompt and completion exceed the model's context), ``bad_request``
+    (another 400), ``auth`` (401/403), ``not_found`` (404: model or URL), ``rate_limit``, ``server``
+    (5xx), ``connection`` and ``error`` (anything else)."""
+    where = f"{config.model!r} at {config.base_url}"
+    if isinstance(exc, openai.BadRequestError):
+        if context_limit_in(exc) is not None or re.search(r"context|too long|requested \d+ tokens", str(exc), re.I):
+            return "context", (f"the prompt does not fit {where}'s context ({_one_line(exc.message)}); set "
+                               "PNYX_LLM_CONTEXT to the server's context size (llama.cpp: --ctx-size) or lower max_tokens")
+        return "bad_request", f"{where} refused the request ({_one_line(exc.message)}); check PNYX_LLM_MODE (chat or completions)"
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return "auth", f"{where} refused the key ({_one_line(exc.message)}); set PNYX_LLM_API_KEY"
+    if isinstance(exc, openai.NotFoundError):
+        return "not_found", f"{where} is not there ({_one_line(exc.message)}); check PNYX_LLM_BASE_URL and PNYX_LLM_MODEL"
+    if isinstance(exc, openai.RateLimitError):
+        return "rate_limit", f"{where} kept answering 429 after {config.max_retries} retries; lower concurrency or try later"
+    if isinstance(exc, openai.APIStatusError):
+        return "server", (f"{where} kept failing ({exc.status_code}: {_one_line(exc.message)}) after "
+                          f"{config.max_retries} retries; check the server's log")
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection", (f"cannot reach {where} after {config.max_retries} retries ({_one_line(exc)}); "
+                              "is the server running, and is PNYX_LLM_BASE_URL right?")
+    return "error", f"the call to {where} failed: {type(exc).__name__}: {_one_line(exc)}"
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -128,31 +234,104 @@ class ModelClient:
         self.usage: dict[str, float] = {
             "calls": 0, "cached": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
         }
+        self._context: ContextWindow | None = None
+        self._tokenizer: str | None = None  # the tokenizer endpoint that answered; "" when none does
 
     def with_config(self, **changes: Any) -> "ModelClient":
         """A client with some settings changed, sharing this one's cache (usage starts at zero)."""
         return ModelClient(replace(self.config, **changes), self.cache)
 
+    # -- what the server says about the model ---------------------------------------------------
+    @property
+    def server_root(self) -> str:
+        """The base URL without its ``/v1``: where llama.cpp and vLLM serve ``/props`` and ``/tokenize``."""
+        return re.sub(r"/v1/?$", "", str(self.config.base_url).rstrip("/"))
+
+    def _http(self, method: str, url: str, **kwargs: Any) -> Any | None:
+        """A short side request to the server (JSON answer), or None where it has no such endpoint."""
+        headers = {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else {}
+        try:
+            response = httpx.request(method, url, headers=headers, timeout=min(self.config.timeout, 10.0), **kwargs)
+            return response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def context_window(self) -> ContextWindow:
+        """The model's context window: the setting, else what the server says (llama.cpp: ``GET /props``
+        → ``default_generation_settings.n_ctx``; vLLM: ``GET /v1/models`` → ``max_model_len``), else
+        :data:`DEFAULT_CONTEXT_WINDOW`. Asked once per client."""
+        if self._context is None:
+            if self.config.context_window is not None:
+                self._context = ContextWindow(self.config.context_window, "setting")
+            else:
+                self._context = self._context_from_server() or ContextWindow(DEFAULT_CONTEXT_WINDOW, "default")
+        return self._context
+
+    def _context_from_server(self) -> ContextWindow | None:
+        props = self._http("GET", f"{self.server_root}/props") or {}
+        n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx") if isinstance(props, dict) else None
+        if isinstance(n_ctx, int) and n_ctx > 0:
+            return ContextWindow(n_ctx, "server /props")
+        models = self._http("GET", f"{self.config.base_url.rstrip('/')}/models") or {}
+        for m in (models.get("data") or []) if isinstance(models, dict) else []:
+            if isinstance(m, dict) and m.get("id") == self.config.model and isinstance(m.get("max_model_len"), int):
+                return ContextWindow(m["max_model_len"], "server /v1/models")
+        return None
+
+    def learn_context(self, tokens: int) -> None:
+        """Take the context length a server named in an error (see :func:`context_limit_in`)."""
+        if self.config.context_window is None or tokens < self.config.context_window:
+            self._context = ContextWindow(tokens, "server error")
+
+    def count_tokens(self, text: str) -> int | None:
+        """The number of tokens of ``text`` by the server's tokenizer (llama.cpp and vLLM ``POST /tokenize``,
+        llama-cpp-python ``POST /extras/tokenize/count``), or None where the server has none (OpenAI).
+        Chat-template tokens are not included."""
+        endpoints = {"/tokenize": {"content": text, "prompt": text, "model": self.config.model},
+                     "/extras/tokenize/count": {"input": text, "model": self.config.model}}
+        for path, body in endpoints.items():
+            if self._tokenizer not in (None, path):
+                continue
+            answer = self._http("POST", f"{self.server_root}{path}", json=body)
+            count = None
+            if isinstance(answer, dict):
+                count = answer.get("count", len(answer["tokens"]) if isinstance(answer.get("tokens"), list) else None)
+            if isinstance(count, int):
+                self._tokenizer = path
+                return count
+        if self._tokenizer is None:
+            self._tokenizer = ""
+        return None
+
     # -- sync entry points ----------------------------------------------------------------------
-    def run_many(self, requests: Sequence[ModelRequest], *, progress: bool = False) -> list[dict[str, Any]]:
+    def run_many(
+        self, requests: Sequence[ModelRequest], *, progress: bool = False, return_exceptions: bool = False
+    ) -> list[Any]:
         """Responses (as JSON dicts) in the order of ``requests``; shows a progress bar if asked.
+
+        With ``return_exceptions`` a request that fails after its retries gives its exception in its
+        place and the others go on; without, the first such failure is raised.
 
         Inside a running event loop (a notebook) the calls run on a helper thread's loop; async code
         can ``await`` :meth:`gather` instead."""
+        work = self.gather(requests, progress=progress, return_exceptions=return_exceptions)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.gather(requests, progress=progress))
+            return asyncio.run(work)
         with ThreadPoolExecutor(1) as pool:
-            return pool.submit(asyncio.run, self.gather(requests, progress=progress)).result()
+            return pool.submit(asyncio.run, work).result()
 
     def run(self, request: ModelRequest) -> dict[str, Any]:
         return self.run_many([request])[0]
 
     # -- async core -----------------------------------------------------------------------------
-    async def gather(self, requests: Sequence[ModelRequest], *, progress: bool = False) -> list[dict[str, Any]]:
+    async def gather(
+        self, requests: Sequence[ModelRequest], *, progress: bool = False, return_exceptions: bool = False
+    ) -> list[Any]:
         """Answer every request; identical requests are called once. On a failure that outlives its
-        retries the other calls are cancelled (finished ones are already cached) and it is raised."""
+        retries the other calls are cancelled (finished ones are already cached) and it is raised, or,
+        with ``return_exceptions``, it takes the request's place and the others go on."""
         keys = [r.key() for r in requests]
         results: dict[str, dict[str, Any]] = {}
         todo: dict[str, ModelRequest] = {}
@@ -166,10 +345,11 @@ class ModelClient:
                 results[key] = hit["response"]
                 self.usage["cached"] += 1
         if todo:
-            await self._call_all(todo, results, progress)
+            await self._call_all(todo, results, progress, return_exceptions)
         return [results[k] for k in keys]
 
-    async def _call_all(self, todo: dict[str, ModelRequest], results: dict[str, Any], progress: bool) -> None:
+    async def _call_all(self, todo: dict[str, ModelRequest], results: dict[str, Any], progress: bool,
+                        return_exceptions: bool) -> None:
         from rich.progress import Progress
 
         semaphore = asyncio.Semaphore(self.config.concurrency)
@@ -182,7 +362,14 @@ class ModelClient:
 
                 async def one(key: str, request: ModelRequest) -> None:
                     async with semaphore:
-                        response = await self._call(api, request)
+                        try:
+                            response = await self._call(api, request)
+                        except openai.OpenAIError as exc:
+                            if not return_exceptions:
+                                raise
+                            results[key] = exc
+                            bar.advance(task)
+                            return
                         self.cache.put(key, {"response": response}, namespace=f"{request.backend}:{request.endpoint}")
                     self._account(response)
                     results[key] = response

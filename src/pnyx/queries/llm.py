@@ -9,6 +9,10 @@
   given participants, seeded random subsets and nearest-neighbour subsets around seeded centres — each
   at temperatures 0 and 1; every candidate carries its provenance.
 
+Both fit every prompt to the model's context window (``LLMConfig.context_window``, else what the server
+says, else 4,096 tokens), and turn a model's failures into skipped candidates with a count or a
+:class:`pnyx.queries.client.ModelError` whose one line names the cause and the fix.
+
 Calls go through :class:`pnyx.queries.client.ModelClient` and so through the one cache. Nothing is
 called unless an endpoint is configured (:class:`LLMConfig`); see ``README.md`` ("Local LLM").
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -28,10 +33,18 @@ from pnyx.scale import MIDPOINT
 from pnyx.queries import register_discriminative, register_generative
 from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend, Prediction
 from pnyx.queries.cache import Cache
-from pnyx.queries.client import LLMConfig, ModelClient, ModelRequest
-from pnyx.queries.prompts import as_completion_prompt, generation_messages, rating_messages
+from pnyx.queries.client import LLMConfig, ModelClient, ModelError, ModelRequest, context_limit_in, describe_failure
+from pnyx.queries.prompts import (
+    PromptFit,
+    TokenEstimate,
+    as_completion_prompt,
+    generation_prompt,
+    rating_messages,
+    rating_prompt,
+    summary_prompt,
+)
 
-__all__ = ["LLMConfig", "LLMBackend", "LLMGenerator", "expected_rating"]
+__all__ = ["LLMConfig", "LLMBackend", "LLMGenerator", "ModelError", "expected_rating"]
 
 RATINGS = np.arange(5, dtype=float)
 _DIGIT = re.compile(r"(?<!\d)[0-4](?!\d)")
@@ -94,9 +107,82 @@ def expected_rating(response: dict[str, Any]) -> tuple[float, float, str]:
     return math.nan, math.nan, "none"
 
 
+
+class _Fitting:
+    """What a backend needs to fit its prompts to the model: the context window (asked once), the
+    prompt budget (context − completion − margin) and a token estimate calibrated on the server's
+    tokenizer where it has one (0.9 × the characters per token it measures on a first prompt)."""
+
+    def __init__(self, client: ModelClient):
+        self.client = client
+        self._estimate: TokenEstimate | None = None
+
+    def budget(self, max_tokens: int) -> int:
+        """Prompt tokens allowed beside a completion of ``max_tokens``."""
+        context = self.client.context_window()
+        budget = context.tokens - max_tokens - self.client.config.context_margin
+        if budget < MIN_PROMPT_TOKENS:
+            raise ModelError(
+                f"the model's context of {context.tokens} tokens ({context.source}) leaves {budget} tokens for a prompt "
+                f"beside {max_tokens} for the answer and a margin of {self.client.config.context_margin}; set "
+                "PNYX_LLM_CONTEXT to the server's context size (llama.cpp: --ctx-size) or lower max_tokens")
+        return budget
+
+    def estimate(self, sample: str) -> TokenEstimate:
+        """The token estimate, calibrated on ``sample`` the first time it is asked for."""
+        if self._estimate is None:
+            counted = self.client.count_tokens(sample) if sample else None
+            self._estimate = (TokenEstimate(0.9 * len(sample) / counted) if counted
+                              else TokenEstimate(self.client.config.chars_per_token))
+        return self._estimate
+
+    def count(self, messages: Any) -> int | None:
+        """The prompt's tokens by the server's tokenizer (without the chat template's), or None."""
+        text = messages if isinstance(messages, str) else "\n".join(m["content"] for m in messages)
+        return self.client.count_tokens(text)
+
+    @property
+    def context(self) -> dict[str, Any]:
+        window = self.client.context_window()
+        return {"context_window": window.tokens, "context_source": window.source}
+
+
+MIN_PROMPT_TOKENS = 128
+"""A context that leaves fewer tokens than this for the prompt is refused with a message."""
+
+REFITS = 6
+"""Times a prompt is fitted again when the server's tokenizer counts it over its budget."""
+
+
+def _shrink(room: int, counted: int, budget: int) -> int:
+    """The estimated room for the next fit when the server counted ``counted`` > ``budget`` tokens."""
+    return max(1, min(room * budget // counted, room - (counted - budget)) - 1)
+
+
+def _run_refitting(fitting: _Fitting, build, n: int, progress: bool) -> tuple[list[ModelRequest], list[Any]]:
+    """``build(indices)`` → requests; run all ``n``. Requests refused because the server's context is
+    smaller than assumed (a 400 that names it) are built again for that context and retried once.
+    Failures come back as exceptions in the responses' places."""
+    requests = build(range(n))
+    responses = fitting.client.run_many(requests, progress=progress, return_exceptions=True)
+    limits = [limit for r in responses if (limit := context_limit_in(r)) is not None]
+    if limits and min(limits) < fitting.client.context_window().tokens:
+        fitting.client.learn_context(min(limits))
+        again = [a for a, r in enumerate(responses) if isinstance(r, Exception)]
+        for a, request, response in zip(again, build(again), fitting.client.run_many(build(again), progress=progress,
+                                                                                         return_exceptions=True)):
+            requests[a], responses[a] = request, response
+    return requests, responses
+
+
 @register_discriminative("llm")
 class LLMBackend(DiscriminativeBackend):
     """Discriminative queries to an LLM, one request per (participant, statement) pair.
+
+    Each prompt is fitted to the model's context window (the participant's long answers cut, see
+    :func:`pnyx.queries.prompts.rating_prompt`); ``Prediction.info["truncated"]`` counts the prompts
+    that were cut. A pair whose request fails after its retries raises a :class:`ModelError` naming
+    the cause and the fix.
 
     Settings not named here go to :class:`LLMConfig` (``base_url``, ``model``, ``mode``, ...), on top of
     ``config`` or, without one, of :meth:`LLMConfig.from_env`.
@@ -122,15 +208,29 @@ class LLMBackend(DiscriminativeBackend):
         self.model = self.config.model
         self.logprobs, self.max_tokens, self.seed = logprobs, max_tokens, seed
         self.max_judgments, self.progress = max_judgments, progress
+        self.fitting = _Fitting(self.client)
 
-    def request(self, profile: Profile, i: int, j: int) -> ModelRequest:
-        """The request that rates statement ``j`` for participant ``i`` (it holds no other participant)."""
+    def _request(self, profile: Profile, i: int, j: int) -> tuple[ModelRequest, bool]:
         cfg = self.config
-        messages = rating_messages(profile, i, j, max_judgments=self.max_judgments)
+        budget = self.fitting.budget(self.max_tokens)
+        estimate = self.fitting.estimate(rating_messages(profile, i, j, max_judgments=self.max_judgments)[-1]["content"])
+        messages, cut = rating_prompt(profile, i, j, budget=budget, estimate=estimate, max_judgments=self.max_judgments)
+        if estimate.tokens(messages[-1]["content"]) > budget // 2:  # near the limit: ask the server's tokenizer
+            room = budget
+            for _ in range(REFITS):
+                counted = self.fitting.count(messages)
+                if counted is None or counted <= budget:
+                    break
+                room = _shrink(room, counted, budget)
+                messages, cut = rating_prompt(profile, i, j, budget=room, estimate=estimate, max_judgments=self.max_judgments)
         params: dict[str, Any] = {"temperature": cfg.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
         if self.logprobs:
             params |= {"logprobs": True, "top_logprobs": cfg.top_logprobs} if cfg.mode == "chat" else {"logprobs": cfg.top_logprobs}
-        return ModelRequest(cfg.mode, cfg.model, messages if cfg.mode == "chat" else as_completion_prompt(messages), params)
+        return ModelRequest(cfg.mode, cfg.model, messages if cfg.mode == "chat" else as_completion_prompt(messages), params), cut
+
+    def request(self, profile: Profile, i: int, j: int) -> ModelRequest:
+        """The request that rates statement ``j`` for participant ``i`` (it holds no other participant)."""
+        return self._request(profile, i, j)[0]
 
     def predict(
         self,
@@ -140,8 +240,25 @@ class LLMBackend(DiscriminativeBackend):
     ) -> Prediction:
         rows = np.arange(profile.n) if participants is None else np.asarray(participants, dtype=int)
         cols = np.arange(profile.m) if statements is None else np.asarray(statements, dtype=int)
-        requests = [self.request(profile, int(i), int(j)) for i in rows for j in cols]
-        responses = self.client.run_many(requests, progress=self.progress)
+        pairs = [(int(i), int(j)) for i in rows for j in cols]
+        cut: dict[int, bool] = {}
+
+        def build(indices) -> list[ModelRequest]:
+            out = []
+            for a in indices:
+                request, cut[a] = self._request(profile, *pairs[a])
+                out.append(request)
+            return out
+
+        _, responses = _run_refitting(self.fitting, build, len(pairs), self.progress)
+        failed = [a for a, r in enumerate(responses) if isinstance(r, Exception)]
+        if failed:
+            i, j = pairs[failed[0]]
+            causes = Counter(describe_failure(responses[a], self.config)[0] for a in failed)
+            raise ModelError(
+                f"{len(failed)} of {len(pairs)} rating requests failed ({', '.join(f'{c}: {n}' for c, n in causes.items())}); "
+                f"e.g. participant {profile.participants[i].id!r}, statement {profile.statements[j].id!r}: "
+                + describe_failure(responses[failed[0]], self.config)[1])
         mean, std, source = zip(*map(expected_rating, responses)) if responses else ((), (), ())
         shape = (len(rows), len(cols))
         sources = np.array(source, dtype=object).reshape(shape)
@@ -156,6 +273,8 @@ class LLMBackend(DiscriminativeBackend):
                 "source": sources,
                 "sources": {s: int((sources == s).sum()) for s in ("logprobs", "parsed", "none")},
                 "mode": self.config.mode,
+                "truncated": int(sum(cut.values())),
+                **self.fitting.context,
                 "usage": dict(self.client.usage),
             },
         )
@@ -168,6 +287,16 @@ def _clean_statement(text: str) -> str:
     return " ".join(text.split()).strip("\"'“”‘’ ")
 
 
+_REFUSAL = re.compile(r"^(?:I'?m sorry|I am sorry|sorry,|I (?:can ?not|can't|won't|am unable|'m unable|apologi[sz]e)|As an AI\b)", re.I)
+
+
+def _unusable(text: str) -> str | None:
+    """Why a generated answer is no statement (``empty`` or ``refusal``), or None."""
+    if not text:
+        return "empty"
+    return "refusal" if _REFUSAL.match(text) else None
+
+
 @register_generative("llm")
 class LLMGenerator(GenerativeBackend):
     """The paper's LLM ensemble of generative queries (Fish et al., arXiv 2309.01291, §4).
@@ -178,6 +307,17 @@ class LLMGenerator(GenerativeBackend):
     is installed, else by rating vectors), each at every temperature in ``temperatures``. Subsets have
     ``size_target`` members (default half the group). ``word_budget`` is asked for in the prompt and
     enforced by trimming; a trimmed candidate says so in its provenance.
+
+    Every prompt fits the model's context window (:func:`pnyx.queries.prompts.generation_prompt`: a
+    seeded subset of the group if not all fit at ``min_participant_tokens`` each, the longest texts cut
+    to a common length). With ``summarise="auto"`` participants are shown by a summary of their
+    opinions in at most ``summary_words`` words (one cached request each, as Boehmer et al., arXiv
+    2505.22939) when not all of the group would fit otherwise; ``"always"`` and ``"never"`` decide
+    for every group. Each candidate's provenance ``fit``
+    says who was included, cut, summarised and left out, and the prompt's tokens.
+
+    A request that fails (a 400, a refusal, an empty answer) is skipped and counted in
+    :attr:`info` ``skipped``; if no request of a call gives a statement, :class:`ModelError` says why.
     """
 
     name = "llm"
@@ -193,18 +333,30 @@ class LLMGenerator(GenerativeBackend):
         n_neighbourhoods: int = 2,
         max_participants: int = 20,
         similarity: str = "auto",
+        summarise: str = "auto",
+        summary_words: int = 40,
+        min_participant_tokens: int = 48,
         progress: bool = False,
         seed: int = 0,
         **settings: Any,
     ):
         if similarity not in ("auto", "embedding", "ratings"):
             raise ValueError(f"similarity must be 'auto', 'embedding' or 'ratings', not {similarity!r}")
+        if summarise not in ("auto", "always", "never"):
+            raise ValueError(f"summarise must be 'auto', 'always' or 'never', not {summarise!r}")
         self.client = _client(config, client, cache, settings)
         self.config = self.client.config
         self.model = self.config.model
         self.temperatures = tuple(float(t) for t in temperatures)
         self.n_random, self.n_neighbourhoods, self.max_participants = n_random, n_neighbourhoods, max_participants
         self.similarity, self.progress = similarity, progress
+        self.summarise, self.summary_words = summarise, summary_words
+        self.min_participant_tokens = min_participant_tokens
+        self.fitting = _Fitting(self.client)
+        self.info: dict[str, Any] = {"requests": 0, "candidates": 0, "summaries": 0, "skipped": {}, "errors": []}
+        """Over this generator's life: requests made, candidates returned, participant summaries used,
+        requests ``skipped`` by cause (a failed call's cause from :func:`describe_failure`, ``refusal``,
+        ``empty``, ``duplicate``) and the first few error messages."""
 
     # -- the ensemble ---------------------------------------------------------------------------
     def _features(self, profile: Profile, members: np.ndarray) -> tuple[np.ndarray, str]:
@@ -243,6 +395,58 @@ class LLMGenerator(GenerativeBackend):
             unique.setdefault(tuple(int(i) for i in g["members"]), g)
         return list(unique.values())
 
+    # -- fitting the prompt ---------------------------------------------------------------------
+    def summaries(self, profile: Profile, members: Sequence[int], *, seed: int = 0) -> dict[int, str]:
+        """Summaries of the opinions of ``members`` (profile index → text), one cached request each;
+        a participant whose request fails or gives no text is left out (and counted in :attr:`info`)."""
+        cfg, words = self.config, self.summary_words
+        max_tokens = 2 * words + 16
+        budget = self.fitting.budget(max_tokens)
+        estimate = self.fitting.estimate(summary_prompt(profile, int(members[0]), words=words)[-1]["content"]) if len(members) else None
+        requests = []
+        for i in members:
+            messages = summary_prompt(profile, int(i), words=words, budget=budget, estimate=estimate)
+            prompt = messages if cfg.mode == "chat" else as_completion_prompt(messages, "\n\nSummary:")
+            requests.append(ModelRequest(cfg.mode, cfg.model, prompt, {"temperature": 0.0, "max_tokens": max_tokens, "seed": seed}))
+        out = {}
+        for i, response in zip(members, self.client.run_many(requests, progress=self.progress, return_exceptions=True)):
+            text = None if isinstance(response, Exception) else " ".join(_answer_text(response).split())
+            why = describe_failure(response, cfg)[0] if isinstance(response, Exception) else _unusable(text)
+            if why is None:
+                out[int(i)] = text
+            else:
+                self._skip(f"summary {why}", response)
+        self.info["summaries"] += len(out)
+        return out
+
+    def fit_prompt(self, profile: Profile, members: Sequence[int], *, max_tokens: int, size_target: int | None,
+                   word_budget: int | None, seed: int, summaries: dict[int, str] | None = None) -> tuple[list[dict[str, str]], PromptFit]:
+        """The generative prompt for ``members`` fitted to the context (see :func:`generation_prompt`);
+        its tokens checked by the server's tokenizer where there is one (and fitted again if over)."""
+        budget = self.fitting.budget(max_tokens)
+        kw = dict(size_target=size_target, word_budget=word_budget, min_tokens=self.min_participant_tokens, seed=seed)
+        estimate = self.fitting.estimate(generation_prompt(profile, members[:1], **kw)[0][-1]["content"])
+        room = budget
+        for _ in range(REFITS):
+            messages, fit = generation_prompt(profile, members, budget=room, estimate=estimate, summaries=summaries, **kw)
+            counted = self.fitting.count(messages)
+            if counted is None:
+                break
+            fit.tokens, fit.counted_by = counted, "server"
+            if counted <= budget:
+                break
+            room = _shrink(room, counted, budget)
+        fit.budget = budget
+        return messages, fit
+
+    def _wants_summaries(self, fit: PromptFit) -> bool:
+        return self.summarise == "always" or (self.summarise == "auto" and bool(fit.omitted))
+
+    def _skip(self, cause: str, error: Any = None) -> None:
+        self.info["skipped"][cause] = self.info["skipped"].get(cause, 0) + 1
+        if isinstance(error, Exception) and len(self.info["errors"]) < 5:
+            self.info["errors"].append(describe_failure(error, self.config)[1])
+
     # -- the query ------------------------------------------------------------------------------
     def generate(
         self,
@@ -257,24 +461,53 @@ class LLMGenerator(GenerativeBackend):
             return []
         cfg = self.config
         max_tokens = cfg.max_tokens if word_budget is None else min(cfg.max_tokens, 3 * word_budget + 16)
-        jobs, requests = [], []
-        for group in self.ensemble(profile, participants, size_target=size_target, seed=seed):
-            target = None if size_target is None else min(size_target, len(group["members"]))
-            messages = generation_messages(profile, group["members"], size_target=target, word_budget=word_budget)
-            prompt = messages if cfg.mode == "chat" else as_completion_prompt(messages, "\n\nStatement:")
-            for t in self.temperatures:
-                requests.append(ModelRequest(cfg.mode, cfg.model, prompt, {"temperature": t, "max_tokens": max_tokens, "seed": seed}))
-                jobs.append((group, t))
-        responses = self.client.run_many(requests, progress=self.progress)
+        groups = self.ensemble(profile, participants, size_target=size_target, seed=seed)
+        jobs = [(g, t) for g in range(len(groups)) for t in self.temperatures]
+        fitted: dict[tuple[int, int], tuple[list[dict[str, str]], PromptFit]] = {}
+        used: dict[int, PromptFit] = {}
+
+        def fit(g: int) -> tuple[list[dict[str, str]], PromptFit]:
+            key = (g, self.client.context_window().tokens)  # fitted again once a smaller context is learned
+            if key not in fitted:
+                members = [int(i) for i in groups[g]["members"]]
+                target = None if size_target is None else min(size_target, len(members))
+                kw = dict(max_tokens=max_tokens, size_target=target, word_budget=word_budget, seed=seed)
+                messages, how = self.fit_prompt(profile, members, **kw)
+                if self._wants_summaries(how):
+                    summaries = self.summaries(profile, members, seed=seed)
+                    if summaries:
+                        messages, how = self.fit_prompt(profile, members, summaries=summaries, **kw)
+                fitted[key] = messages, how
+            return fitted[key]
+
+        def build(indices) -> list[ModelRequest]:
+            out = []
+            for a in indices:
+                g, t = jobs[a]
+                messages, used[a] = fit(g)
+                prompt = messages if cfg.mode == "chat" else as_completion_prompt(messages, "\n\nStatement:")
+                out.append(ModelRequest(cfg.mode, cfg.model, prompt, {"temperature": t, "max_tokens": max_tokens, "seed": seed}))
+            return out
+
+        requests, responses = _run_refitting(self.fitting, build, len(jobs), self.progress)
+        self.info["requests"] += len(requests)
 
         candidates, seen = [], set()
-        for (group, t), request, response in zip(jobs, requests, responses):
+        for a, ((g, t), request, response) in enumerate(zip(jobs, requests, responses)):
+            group = groups[g]
+            if isinstance(response, Exception):
+                self._skip(describe_failure(response, cfg)[0], response)
+                continue
             text = _clean_statement(_answer_text(response))
+            if (why := _unusable(text)) is not None:
+                self._skip(why)
+                continue
             words = text.split()
             trimmed = word_budget is not None and len(words) > word_budget
             if trimmed:
                 text = " ".join(words[:word_budget])
-            if not text or text.casefold() in seen:
+            if text.casefold() in seen:
+                self._skip("duplicate")
                 continue
             seen.add(text.casefold())
             provenance = {
@@ -291,8 +524,19 @@ class LLMGenerator(GenerativeBackend):
                 "trimmed": trimmed,
                 "words": len(words),
                 "finish_reason": response["choices"][0].get("finish_reason"),
+                "fit": {**used[a].record(profile), **self.fitting.context},
             }
             if "centre" in group:
                 provenance |= {"centre": profile.participants[group["centre"]].id, "similarity": group["similarity"]}
             candidates.append(Candidate(text=text, generator=self.name, provenance=provenance))
+        self.info["candidates"] += len(candidates)
+        if not candidates:
+            failures = [r for r in responses if isinstance(r, Exception)]
+            causes = Counter(describe_failure(r, cfg)[0] if isinstance(r, Exception)
+                             else _unusable(_clean_statement(_answer_text(r))) for r in responses)
+            reason = (describe_failure(failures[0], cfg)[1] if failures else
+                      f"{cfg.model!r} answered with no usable statement; try an instruction-tuned model, or "
+                      "PNYX_LLM_MODE=completions for a base model")
+            raise ModelError(f"the llm generator got no statement from {len(requests)} requests "
+                             f"({', '.join(f'{c}: {n}' for c, n in causes.items())}): {reason}")
         return candidates
