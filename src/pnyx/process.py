@@ -81,12 +81,14 @@ _DEMOGRAPHIC = re.compile("|".join([
     r"|student|retired|parent|employed|unemployed|city|town|rural|region|country)\b",
     r"^\s*my (gender|ethnicity|race|age|religion|first language|native language|income|occupation|sexuality)\b",
     r"\bis my (first|native|main) language\b",
+    r"^\s*我(是|有|曾|住在|在台灣以外)",  # Chinese: "I am a …", "I have used …", "I live in …" (not 我覺得, "I think")
 ]), re.IGNORECASE)
 
 
 def looks_demographic(text: str) -> bool:
     """Whether a statement reads as a demographic question about the participant ("I am under 30 years of
-    age", "I identify as female", "I live in a large city") rather than an opinion (English wording).
+    age", "I identify as female", "I live in a large city", "我是計程車司機") rather than an opinion
+    (English and Chinese wording).
 
     >>> looks_demographic("I am between 15 and 19 years old."), looks_demographic("I am worried about pests.")
     (True, False)
@@ -109,9 +111,6 @@ class PoolReport:
     excluded: dict[str, list[str]] = field(default_factory=dict)
     """Reason → statement ids."""
     min_support: int = 0
-
-    def reason_of(self, sid: str) -> str | None:
-        return next((why for why, ids in self.excluded.items() if sid in ids), None)
 
 
 def eligible_columns(profile: Profile, k: int, policy: PoolPolicy) -> tuple[np.ndarray, PoolReport]:

@@ -75,3 +75,50 @@ def test_report_renders_in_chromium(outputs, tmp_path):
     assert heading.strip()
     assert all(u.startswith(("file:", "data:")) for u in requests)
     assert shot.stat().st_size > 10_000
+
+
+def test_one_assignment_throughout(outputs):
+    import csv
+    from collections import Counter
+
+    result, paths = outputs
+    page = paths["report.html"].read_text(encoding="utf-8")
+    with paths["assignment.csv"].open() as f:
+        counts = Counter(row["statement"] for row in csv.DictReader(f))
+    slate = json.loads(paths["slate.json"].read_text())
+    for s in slate["statements"]:
+        # the list, assignment.csv and slate.json's supporters count the same participants
+        assert counts[s["id"]] == len(s["supporters"])
+        assert f"speaks for <b>{counts[s['id']]}</b> participants" in page
+    assert "the process&#39;s matching" in page  # (Jinja escapes the apostrophe)
+
+
+def test_a_run_without_information_gets_no_green_verdict_and_no_map(tmp_path):
+    from pnyx.assignment import balanced
+    from pnyx.audit import audit
+    from pnyx.data import Participant, Profile
+    from pnyx.pipeline import Run
+    from pnyx.process import generative_social_choice
+    from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend, Prediction
+
+    class Constant(DiscriminativeBackend):
+        name = "constant"
+
+        def predict(self, profile, participants=None, statements=None):
+            rows = np.arange(profile.n) if participants is None else np.asarray(participants)
+            cols = np.arange(profile.m) if statements is None else np.asarray(statements)
+            return Prediction(np.full((len(rows), len(cols)), 2.0), rows, cols, backend=self.name)
+
+    class Three(GenerativeBackend):
+        name = "three"
+
+        def generate(self, profile, participants, **kw):
+            return [Candidate(t, self.name) for t in ("one", "two", "three")]
+
+    profile = Profile.from_judgments([Participant(f"p{i}", {"q": "words"}) for i in range(6)], [], [], "rating")
+    result = generative_social_choice(profile, 2, discriminative=Constant(), generators=[Three()])
+    assignment = balanced(result.utilities, result.slate)
+    run_ = Run(result, assignment, audit(result, assignment, backend="constant"), "constant", ["three"])
+    page = write_outputs(run_, tmp_path)["report.html"].read_text(encoding="utf-8")
+    assert 'class="ok"' not in page and "nan%" not in page and "No map" in page
+    assert "not assessed" in page and "No judgment was observed" in page

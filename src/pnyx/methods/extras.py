@@ -97,7 +97,7 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
     out["inclusion"] = {"summaries": inc.summaries, "per_group": inc.per_group,
                         "per_statement": [{**s, "statement": _id(profile, s["statement"])} for s in inc.per_statement]}
     if groups.count >= 1 and not np.isnan(U[:, :]).any():
-        egal = maxmin_groups(U, len(slate), groups=groups, seed=seed)
+        egal = maxmin_groups(U, len(slate), groups=groups, seed=seed, time_limit=5.0)
         out["egalitarian"] = {"slate": dict(zip(groups.names, group_utilities(U, slate, groups).tolist())),
                               "maxmin_slate": [_id(profile, j) for j in egal.slate],
                               "maxmin": dict(zip(groups.names, egal.info["group_utilities"])),

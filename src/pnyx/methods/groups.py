@@ -185,7 +185,13 @@ def maxmin_groups(U: np.ndarray, k: int, *, groups: Any = None, seed: int = 0, m
     if method == "greedy" or (method == "auto" and W.size > exact_limit):
         slate, status = _greedy_swap(W, counts, lab, present, size, k), "greedy+swap"
     else:
-        slate, status, info["milp_objective"] = _milp(W, counts, lab, present, size, k, time_limit)
+        try:
+            slate, status, info["milp_objective"] = _milp(W, counts, lab, present, size, k, time_limit)
+        except RuntimeError as exc:  # the time limit: the greedy slate, with its gap to the bound stated
+            if method == "milp":
+                raise
+            slate, status = _greedy_swap(W, counts, lab, present, size, k), "greedy+swap"
+            info["milp"] = str(exc)
     per_group = group_utilities(U, slate, g)
     info["group_utilities"] = per_group.tolist()
     # nobody gets more than their favourite statement: a bound on the optimum that shows greedy's gap
