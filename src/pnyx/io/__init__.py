@@ -107,7 +107,10 @@ def load(path: str | Path, format: str | None = None, **options: Any) -> Profile
             raise InputError(f"the {format} reader takes no option {name!r}" +
                              (" (only Global Dialogues exports have questions)" if name == "question" else ""),
                              path=str(path), field=name)
-    return READERS[format](path, **options)
+    try:
+        return READERS[format](path, **options)
+    except RecursionError:
+        raise InputError("nested too deeply to read", path=str(path)) from None
 
 
 def _polis_header(path: Path) -> bool:

@@ -6,7 +6,7 @@ comments.csv, no ``datetime``).
 
 * Statements are the comments with ``moderated`` ≥ 0 (accepted 1, not yet moderated 0), ``author``
   = ``author-id``. Moderated-out comments (−1) are left out unless ``keep_moderated_out`` is set,
-  and counted, as are the votes on them.
+  and counted, as are the votes on them; so are comments with a blank body.
 * Votes are kept in the export's coding, scale ``"vote"``: 1 agree, 0 pass, −1 disagree.
   ``votes.csv`` is the full history and, when present, authoritative: each voter's latest vote on a
   comment (by timestamp; on equal timestamps the later row) wins, the others are counted as
@@ -83,7 +83,8 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
             seed.append(cid)
     if not comments:
         raise InputError("no comments", path=str(cpath))
-    kept = {cid for cid, (_, _, mod) in comments.items() if mod >= 0 or keep_moderated_out}
+    blank = {cid for cid, (text, _, _) in comments.items() if not text.strip()}
+    kept = {cid for cid, (_, _, mod) in comments.items() if (mod >= 0 or keep_moderated_out) and cid not in blank}
 
     def known_comment(cid: str, *, path: Path, line: int, field: str) -> str:
         if cid not in comments:
@@ -145,7 +146,8 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
     judgments = [Judgment(pid, cid, vote) for (pid, cid), vote in final.items() if cid in kept]
 
     excluded = {
-        "moderated-out comments": len(comments) - len(kept),
+        "moderated-out comments": len(comments) - len(kept) - len(blank),
+        "blank comments": len(blank),
         "votes on excluded comments": len(final) - len(judgments),
         "superseded votes": superseded,
     }

@@ -78,7 +78,11 @@ def read_csv(path: str | Path) -> Profile:
     pairs = comparisons.rows if comparisons is not None else []
     if comparisons is not None:
         texts = {**comparisons.texts, **texts}
-    participant_ids = dict.fromkeys([*(answers or {}), *(j.participant for j in judgments), *(p for p, _, _ in pairs)])
+    active = dict.fromkeys([*(j.participant for j in judgments), *(p for p, _, _ in pairs)])
+    participant_ids = dict.fromkeys(pid for pid in [*(answers or {}), *active] if pid in active or (answers or {}).get(pid))
+    silent = len(answers or {}) - sum(1 for pid in (answers or {}) if pid in participant_ids)
+    if not participant_ids:
+        raise InputError("no participant with an answer, a judgment or a comparison", path=str(path))
     info: dict[str, Any] = {"format": "csv", "statements_without_text": 0}
     if comparisons is not None:
         info["pairwise_layout"] = comparisons.layout
@@ -88,7 +92,7 @@ def read_csv(path: str | Path) -> Profile:
         info["statements_without_text"] = len(order.keys() - texts.keys())
     pidx = {pid: i for i, pid in enumerate(participant_ids)}
     sidx = {sid: j for j, sid in enumerate(statements)}
-    excluded = {"empty answers": empty} if empty else {}
+    excluded = {k: v for k, v in (("empty answers", empty), ("participants with no answers and no judgments", silent)) if v}
     excluded.update(comparisons.excluded if comparisons is not None else {})
     return Profile.from_judgments(
         [Participant(pid, (answers or {}).get(pid, {})) for pid in participant_ids], list(statements.values()), judgments,
