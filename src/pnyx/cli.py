@@ -30,34 +30,61 @@ def version() -> None:
     print(pnyx.__version__)
 
 
+_DATA_HELP = "A data file or folder (pnyx JSONL, Polis export, Global Dialogues export, CSV, abcvoting YAML, PrefLib)."
+_QUESTION_HELP = "Global Dialogues: the question (its id, a unique prefix, or its number; `pnyx validate` lists them)."
+
+
 @app.command()
 def validate(
-    path: Path = typer.Argument(..., help="A data file or folder (pnyx JSONL, Polis export, CSV, abcvoting YAML, PrefLib)."),
+    path: Path = typer.Argument(..., help=_DATA_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, polis, csv, abcvoting or preflib (default: from the path)."),
+    fmt: Optional[str] = typer.Option(None, "--format",
+                                      help="jsonl, polis, global-dialogues, csv, abcvoting or preflib (default: from the path)."),
+    question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
-    """Read PATH, check it, and report what it holds."""
-    from pnyx.io import load
+    """Read PATH, check it, and report what it holds (for a Global Dialogues export: its questions)."""
+    from pnyx.io import detect_format, load
+    from pnyx.io.global_dialogues import questions
 
     try:
-        profile = load(path, format=fmt)
+        if question is None and (fmt or detect_format(path)) == "global-dialogues":
+            listed = questions(path)
+            if len(listed) > 1:
+                return _print_questions(path, listed, as_json)
+        profile = load(path, format=fmt, question=question)
     except InputError as exc:
         fail(exc)
     summary = {**profile.summary(), "format": profile.info.get("format")}
     if as_json:
         print(json.dumps(summary))
         return
+    pairs = f", {summary['pairwise']} pairwise comparisons" if summary["pairwise"] else ""
     console.print(f"[bold]{escape(str(path))}[/]: {summary['participants']} participants, {summary['statements']} statements, "
-                  f"{summary['observed']} observed judgments ({summary['scale']}, {summary['format']})", soft_wrap=True)
+                  f"{summary['observed']} observed judgments{pairs} ({summary['scale']}, {summary['format']})", soft_wrap=True)
+    if profile.info.get("question"):
+        console.print(f"  question {escape(profile.info['question'])}: {escape(profile.info['question_text'])}", soft_wrap=True)
     for reason, count in summary["excluded"].items():
         console.print(f"  excluded: {escape(reason)}: {count}", soft_wrap=True)
 
 
+def _print_questions(path: Path, listed, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"format": "global-dialogues", "questions": [vars(q) for q in listed]}))
+        return
+    console.print(f"[bold]{escape(str(path))}[/]: Global Dialogues export, {len(listed)} questions "
+                  "(read one with --question ID):", soft_wrap=True)
+    for q in listed:
+        number = f" (no. {q.number})" if q.number else ""
+        console.print(f"  {q.id}{number}: {q.thoughts} thoughts, {q.votes} votes, {q.comparisons} comparisons — "
+                      f"{escape(q.text)}", soft_wrap=True, highlight=False)
+
+
 @app.command()
 def run(
-    data: Path = typer.Argument(..., help="A data file or folder (pnyx JSONL, Polis export, CSV, abcvoting YAML, PrefLib)."),
-    k: int = typer.Option(..., "-k", "--k", min=1, help="Number of statements in the slate."),
-    budget: Optional[int] = typer.Option(None, "--budget", min=1,
+    data: Path = typer.Argument(..., help=_DATA_HELP),
+    k: Optional[int] = typer.Option(None, "-k", "--k",
+                                    help="Number of statements in the slate (with --budget: at most; default: as many as it buys)."),
+    budget: Optional[int] = typer.Option(None, "--budget",
                                          help="Word budget for the whole slate (budgeted GSC, arXiv 2505.22939)."),
     backend: str = typer.Option("offline", "--backend", help="Discriminative backend: offline, cf, text, hybrid, llm."),
     generators: Optional[str] = typer.Option(None, "--generators",
@@ -68,33 +95,26 @@ def run(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Model-call cache (default: OUT/cache.sqlite)."),
     fresh_candidates: bool = typer.Option(False, "--fresh-candidates", help="Choose only among each round's new candidates."),
     accuracy: bool = typer.Option(True, "--accuracy/--no-accuracy", help="Measure the backend's accuracy on this data."),
+    question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from pnyx.io import load
     from pnyx.process import ProcessError
     from pnyx.process import run as run_process
-    from pnyx.queries import DISCRIMINATIVE, GENERATIVE, load_builtins
-    from pnyx.queries.cache import Cache
     from pnyx.report import write_outputs
-    from pnyx.rules import RULES
 
-    try:
-        profile = load(data)
-        load_builtins()
-        names = None if generators is None else [g.strip() for g in generators.split(",") if g.strip()]
-        for kind, registry, asked in (("rule", RULES, [rule]), ("backend", DISCRIMINATIVE, [backend]),
-                                      ("generator", GENERATIVE, names or [])):
-            for name in asked:
-                if name not in registry:
-                    raise InputError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}", field=f"--{kind}")
-        if not 1 <= k <= profile.n:
-            raise InputError(f"-k must be between 1 and the number of participants ({profile.n}), got {k}", field="-k")
+    try:  # every option checked, --out held, --cache opened, before any work (see _run_setup)
+        names, opened_cache = _run_setup(k=k, budget=budget, backend=backend, generators=generators, rule=rule, out=out,
+                                         seed=seed, cache=cache)
+        profile = _utilities_from_pairwise(load(data, question=question))
+        k = _slate_size(k, budget, profile)
+        accuracy = accuracy and bool(profile.observed.any())
     except InputError as exc:
         fail(exc)
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err) as bars:
+                  TimeRemainingColumn(), console=err) as bars:
         tasks: dict[str, int] = {}
 
         def progress(phase: str, done: int, total: int) -> None:
@@ -105,7 +125,7 @@ def run(
         try:
             result = run_process(profile, k, backend=backend, generators=names, rule=rule, budget=budget,
                                  keep_candidates=not fresh_candidates, seed=seed,
-                                 cache=Cache(cache or out / "cache.sqlite"), measure_accuracy=accuracy,
+                                 cache=opened_cache, measure_accuracy=accuracy,
                                  progress=progress)
             progress("report", 0, 1)
             paths = write_outputs(result, out)
@@ -128,15 +148,17 @@ def run(
 @app.command("evaluate-slate")
 def evaluate_slate(
     data: Path = typer.Argument(..., help="Judgments of the slate's statements by (fresh) participants."),
-    slate: Optional[str] = typer.Option(None, "--slate", help="Comma-separated statement ids (default: all statements in DATA)."),
+    slate: Optional[str] = typer.Option(None, "--slate", help="Comma-separated statement ids, or a slate.json written by "
+                                        "`pnyx run` (default: all statements in DATA)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
     """Balanced assignment of DATA's participants to a slate: its total and the assigned ratings."""
     from pnyx.evaluate.slate import evaluate_slate as evaluate
     from pnyx.io import load
 
     try:
-        result = evaluate(load(data), None if slate is None else [s.strip() for s in slate.split(",") if s.strip()])
+        result = evaluate(load(data, question=question), _slate_ids(slate))
     except InputError as exc:
         fail(exc)
     if as_json:
@@ -164,13 +186,13 @@ _CACHE_HELP = "Model-call cache (SQLite; a killed run resumes from it without re
 
 
 def _backend(name: str, cache: Path):
-    from pnyx.queries import get_discriminative
-    from pnyx.queries.cache import Cache
+    """The backend ``name`` over the cache file ``cache``; unknown names, a missing offline model and a bad
+    cache are :class:`InputError` s, found before any work."""
+    from pnyx.queries import DISCRIMINATIVE, get_discriminative
 
-    try:
-        return get_discriminative(name, {"cache": Cache(cache)})
-    except KeyError as exc:
-        fail(InputError(exc.args[0], field="--backend"))
+    DISCRIMINATIVE.check(name)
+    _check_model([name], [])
+    return get_discriminative(name, {"cache": _open_cache(cache)})
 
 
 @app.command()
@@ -183,6 +205,7 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", help="vote-held-out: seed of the hidden votes."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
+    question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
     """How right are a backend's predictions on DATA? Hide judgments, predict them, score against baselines."""
     from rich.progress import Progress
@@ -194,8 +217,10 @@ def evaluate(
     if protocol not in ("statement-held-out", "vote-held-out"):
         fail(InputError(f"unknown protocol {protocol!r}; choose statement-held-out or vote-held-out", field="--protocol"))
     try:
-        profile = load(data)
+        _check_seed(seed)
+        _check_out_file(out)
         model = _backend(backend, cache)
+        profile = load(data, question=question)
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task(f"{protocol} ({backend})", total=None)
             on_fold = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
@@ -253,14 +278,17 @@ def predict(
     backend: str = typer.Option("offline", "--backend", help=_BACKEND_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here (JSONL; default: standard output)."),
     cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
+    question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
     """Predict judgments for given participant,statement pairs, in the data's own scale (votes: −1 … 1)."""
     from pnyx.evaluate.accuracy import predict_pairs
     from pnyx.io import load
 
     try:
-        profile = load(data)
-        rows = predict_pairs(profile, _backend(backend, cache), _read_pairs(pairs, profile))
+        _check_out_file(out)
+        model = _backend(backend, cache)
+        profile = load(data, question=question)
+        rows = predict_pairs(profile, model, _read_pairs(pairs, profile))
     except ValueError as exc:  # InputError, or data a backend cannot work with (e.g. no judgments)
         fail(exc)
     if out is None:
@@ -271,6 +299,162 @@ def predict(
 
     write_jsonl(rows, out)
     console.print(f"{len(rows)} predictions ({rows[0]['backend']}): {out}", highlight=False)
+
+
+# -- options checked before any work: pnyx run and the commands that write ---------------------------
+# (kept apart from the commands' bodies; each raises InputError, which the commands print in one line)
+SEED_MAX = 2**32 - 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_OFFLINE_FREE = {"llm"}  # backends and generators that never load the offline embedding model
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= SEED_MAX:
+        raise InputError(f"--seed must be between 0 and {SEED_MAX}, got {seed}", field="--seed")
+
+
+def _check_model(backends: list[str], generators: list[str]) -> None:
+    """One line naming the install command when an offline part is needed and the model is missing."""
+    from pnyx.queries.embed import ModelMissingError, model_missing
+
+    if set(backends) | set(generators) - _OFFLINE_FREE and (why := model_missing()):
+        raise ModelMissingError(why)
+
+
+def _writable(folder: Path, flag: str) -> None:
+    """``folder`` (or, if it does not exist yet, its nearest existing ancestor) is a folder we can write into."""
+    import tempfile
+
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise InputError("is a file, not a folder", path=str(probe), field=flag)
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write here ({exc.strerror or exc})", path=str(probe), field=flag) from None
+
+
+def _check_out_file(out: Optional[Path]) -> None:
+    """``evaluate`` / ``predict --out``: a file path, not a folder, in a writable place."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise InputError("is a folder; --out names a file (JSONL)", path=str(out), field="--out")
+    _writable(out.parent, "--out")
+
+
+def _open_cache(path: Path):
+    """The model-call cache at ``path``: an SQLite file (created if missing), or a clear error."""
+    import sqlite3
+
+    from pnyx.queries.cache import Cache
+
+    if path.is_dir():
+        raise InputError("is a folder; --cache names an SQLite file", path=str(path), field="--cache")
+    if path.is_file():
+        try:
+            with open(path, "rb") as f:
+                head = f.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise InputError(f"cannot read the cache ({exc.strerror or exc})", path=str(path), field="--cache") from None
+        if head and head != _SQLITE_MAGIC:
+            raise InputError("not an SQLite file (pnyx's model-call cache); name another --cache or remove this one",
+                             path=str(path), field="--cache")
+    else:
+        _writable(path.parent, "--cache")
+    try:
+        return Cache(path)
+    except (sqlite3.Error, OSError) as exc:
+        raise InputError(f"cannot open the cache ({exc})", path=str(path), field="--cache") from None
+
+
+def _hold_out(out: Path) -> None:
+    """Hold ``--out`` for this run (released when the command ends): a second run into it is refused."""
+    import contextlib
+
+    import click
+
+    from pnyx.report import output_lock
+
+    _writable(out, "--out")
+    stack = contextlib.ExitStack()
+    stack.enter_context(output_lock(out))
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(stack.close)
+
+
+def _run_setup(*, k: Optional[int], budget: Optional[int], backend: str, generators: Optional[str], rule: str, out: Path,
+               seed: int, cache: Optional[Path]):
+    """``pnyx run``'s options, checked in order of cost; returns the generator names (None: by data) and the
+    opened cache. Holds ``--out``."""
+    from pnyx.queries import DISCRIMINATIVE, GENERATIVE
+    from pnyx.rules import RULES
+
+    _check_seed(seed)
+    if k is None and budget is None:
+        raise InputError("give -k (the number of statements) or --budget WORDS", field="-k")
+    if k is not None and k < 1:
+        raise InputError(f"-k must be at least 1, got {k}", field="-k")
+    if budget is not None and budget < 1:
+        raise InputError(f"--budget must be at least 1 word, got {budget}", field="--budget")
+    names = None if generators is None else [g.strip() for g in generators.split(",") if g.strip()]
+    if names == []:
+        raise InputError("--generators names no generator", field="--generators")
+    RULES.check(rule)
+    DISCRIMINATIVE.check(backend)
+    for name in names or []:
+        GENERATIVE.check(name)
+    _check_model([backend], names if names is not None else ["extractive"])
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file; --out names a folder", path=str(out), field="--out")
+    _hold_out(out)
+    return names, _open_cache(cache or out / "cache.sqlite")
+
+
+def _slate_size(k: Optional[int], budget: Optional[int], profile) -> int:
+    """-k checked against the data; with --budget and no -k, as many statements as the budget buys
+    (the budget over the cheapest data statement's words, at most n and the number of statements)."""
+    if k is None:
+        cheapest = min((s.cost for s in profile.statements if s.cost > 0), default=1)
+        k = max(1, min(profile.n, profile.m or profile.n, budget // cheapest))
+    if k > profile.n:
+        raise InputError(f"-k must be between 1 and the number of participants ({profile.n}), got {k}", field="-k")
+    return k
+
+
+def _utilities_from_pairwise(profile):
+    """Data with pairwise comparisons and no other judgments: utilities from the Bradley–Terry conversion."""
+    if len(profile.pairwise) and not profile.observed.any():
+        from pnyx.pairwise import with_pairwise_utilities
+
+        return with_pairwise_utilities(profile)
+    return profile
+
+
+def _slate_ids(slate: Optional[str]) -> Optional[list[str]]:
+    """``--slate``: comma-separated ids, or a ``slate.json`` (its statements' ids)."""
+    if slate is None:
+        return None
+    path = Path(slate)
+    if slate.lower().endswith(".json") or path.is_file():
+        from pnyx.io._common import read_text
+
+        try:
+            doc = json.loads(read_text(path))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc.msg})", path=slate, line=exc.lineno, field="--slate") from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=slate, field="--slate") from None
+        items = doc.get("statements") if isinstance(doc, dict) else None
+        if not isinstance(items, list) or not all(isinstance(s, dict) and "id" in s for s in items):
+            raise InputError("expected a slate.json: an object whose 'statements' list has an 'id' for each",
+                             path=slate, field="statements")
+        return [str(s["id"]) for s in items]
+    return [s.strip() for s in slate.split(",") if s.strip()]
 
 
 if __name__ == "__main__":

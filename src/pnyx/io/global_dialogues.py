@@ -19,7 +19,8 @@ One profile per question (``question=``: its id, a unique prefix of it, or its n
 * Comparisons ``Thought A`` / ``Thought B`` become ``Profile.pairwise`` rows (preferred, other); the
   answers that state no preference ("I agree with both", "I disagree with both", "These are
   similar", "I'm not sure") are counted, by answer.
-* Participants are everyone who wrote, voted on or compared a thought of the question. ``answers``
+* Participants are everyone who wrote, voted on or compared a thought of the question (those whose
+  every row was left out are counted as ``participants with nothing kept``). ``answers``
   holds their own thought (keyed by the question id); ``metadata`` their segments: ``language``
   (participant report), and the onboarding polls of ``participants.csv`` (``age``, ``gender``,
   ``environment``, ``religion``, ``country``, or the poll's text for others).
@@ -151,6 +152,7 @@ def read_global_dialogues(path: str | Path, *, question: str | None = None) -> P
     blank: set[str] = set()
     first: dict[str, int] = {}
     answers: dict[str, dict[str, str]] = {}
+    seen: set[str] = set()  # everyone in the question's rows, to count those left with nothing
     for line, row in _rows(vpath, ["Question ID", "Participant ID", "Thought ID", "Thought Text"]):
         if row["Question ID"].strip() != qid:
             continue
@@ -160,6 +162,7 @@ def read_global_dialogues(path: str | Path, *, question: str | None = None) -> P
                              field="Thought ID")
         first[tid] = line
         author = require(row["Participant ID"], path=vpath, line=line, field="Participant ID")
+        seen.add(author)
         text = row["Thought Text"].strip()
         if not text:
             blank.add(tid)
@@ -184,6 +187,7 @@ def read_global_dialogues(path: str | Path, *, question: str | None = None) -> P
             if row["Question ID"].strip() != qid:
                 continue
             pid = require(row["Participant ID"], path=bpath, line=line, field="Participant ID")
+            seen.add(pid)
             tid = thought(row["Thought ID"], bpath, line, "Thought ID")
             vote = VOTES.get(row["Vote"].strip().lower())
             if vote is None:
@@ -203,6 +207,7 @@ def read_global_dialogues(path: str | Path, *, question: str | None = None) -> P
             if row["Question ID"].strip() != qid:
                 continue
             pid = require(row["Participant ID"], path=ppath, line=line, field="Participant ID")
+            seen.add(pid)
             ab = [thought(row[c], ppath, line, c) for c in ("Thought A ID", "Thought B ID")]
             answer = row["Vote"].strip().lower().replace("\u2019", "'")
             if answer in PREFERRED:
@@ -222,6 +227,8 @@ def read_global_dialogues(path: str | Path, *, question: str | None = None) -> P
     ids = sorted({*answers, *(p for p, _ in votes), *(p for p, _, _ in pairs)}, key=natural_key)
     if not ids:
         raise InputError(f"question {qid!r} has no thoughts, votes or comparisons", path=str(folder), field="question")
+    if len(seen) > len(ids):
+        excluded["participants with nothing kept"] = len(seen) - len(ids)
     segments = _segments(folder, set(ids))
     participants = [Participant(pid, answers.get(pid, {}), segments.get(pid, {})) for pid in ids]
     statements = sorted(thoughts.values(), key=lambda s: first[s.id])
