@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pnyx.data import InputError, Profile
-from pnyx.io._common import csv_rows
+from pnyx.io._common import csv_rows, present
 from pnyx.io.abc_yaml import read_abc_yaml
 from pnyx.io.global_dialogues import is_global_dialogues, read_global_dialogues
 from pnyx.io.jsonl import PARTICIPANTS_FILE, read_jsonl
@@ -66,7 +66,7 @@ def detect_format(path: str | Path) -> str:
     if not exists:
         raise InputError("no such file or folder" + (" (a broken link)" if path.is_symlink() else ""), path=str(path))
     if is_dir:
-        if (path / COMMENTS).is_file():
+        if present(path / COMMENTS):
             return "polis"
         if (path / PARTICIPANTS_FILE).is_file():
             return "jsonl"
@@ -108,9 +108,33 @@ def load(path: str | Path, format: str | None = None, **options: Any) -> Profile
                              (" (only Global Dialogues exports have questions)" if name == "question" else ""),
                              path=str(path), field=name)
     try:
-        return READERS[format](path, **options)
+        profile = READERS[format](path, **options)
     except RecursionError:
         raise InputError("nested too deeply to read", path=str(path)) from None
+    _check_text(profile, str(path))
+    return profile
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and line breaks are fine in texts
+
+
+def _check_text(profile: Profile, where: str) -> None:
+    """What every reader's output must satisfy, whatever the format let through (e.g. JSON's ``\\u0000``):
+    ids without control characters, statements with text, texts without control characters."""
+    for kind, items in (("participant", profile.participants), ("statement", profile.statements)):
+        for item in items:
+            if _CONTROL.search(item.id):
+                raise InputError(f"{kind} id {item.id!r} contains a control character", path=where)
+    for s in profile.statements:
+        if not s.text.strip():
+            raise InputError(f"statement {s.id!r} has no text (only whitespace)", path=where)
+        if _CONTROL_IN_TEXT.search(s.text):
+            raise InputError(f"the text of statement {s.id!r} contains a control character", path=where)
+    for p in profile.participants:
+        for q, text in p.answers.items():
+            if _CONTROL_IN_TEXT.search(text):
+                raise InputError(f"participant {p.id!r}'s answer to {q!r} contains a control character", path=where)
 
 
 def _polis_header(path: Path) -> bool:

@@ -14,6 +14,10 @@ import numpy as np
 from pnyx.data import MAX_UTILITY, RATING_LABELS, VOTE_LABELS, InputError, Participant, Profile, Scale, Statement
 
 
+MAX_FIELD = 1 << 24
+csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD))  # long free-text answers (the default is 128 KiB)
+
+
 def read_text(path: Path) -> str:
     """The file's text, decoded as strict UTF-8 (a leading byte-order mark is dropped; UTF-16 with a
     byte-order mark is decoded too).
@@ -63,6 +67,13 @@ def _looks_utf16(data: bytes) -> bool:
     head = data[:4096]
     even, odd = head[0::2], head[1::2]
     return max(even.count(0), odd.count(0)) > 0.4 * len(head) / 2
+
+
+def present(path: Path) -> bool:
+    """Whether the file is there; a link that leads nowhere (broken, or a loop) is an error, not an absence."""
+    if path.is_symlink() and not path.exists():
+        raise InputError("a link that leads nowhere (broken, or a loop)", path=str(path))
+    return path.is_file()
 
 
 def columns_hint(columns: Sequence[str], limit: int = 5) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pnyx.data import InputError, Judgment, Participant, Profile, Statement
-from pnyx.io._common import csv_rows, natural_key, parse_judgment, read_text, require
+from pnyx.io._common import csv_rows, natural_key, parse_judgment, present, read_text, require
 
 COMMENTS, VOTES, MATRIX, SUMMARY = "comments.csv", "votes.csv", "participants-votes.csv", "summary.csv"
 MATRIX_COLUMNS = {"participant", "xid", "group-id", "n-comments", "n-votes", "n-agree", "n-disagree"}
@@ -56,10 +56,10 @@ def _summary(path: Path) -> dict[str, str]:
 def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile:
     """Read a Polis export folder (see the module docstring)."""
     folder = Path(path)
-    if not (folder / COMMENTS).is_file():
+    if not present(folder / COMMENTS):
         raise InputError(f"not a Polis export folder: no {COMMENTS}", path=str(folder))
     votes_path, matrix_path = folder / VOTES, folder / MATRIX
-    if not votes_path.is_file() and not matrix_path.is_file():
+    if not present(votes_path) and not present(matrix_path):
         raise InputError(f"Polis export folder has neither {VOTES} nor {MATRIX}", path=str(folder))
 
     # comments
@@ -162,7 +162,7 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
         "meta_comments": meta,
         "seed_comments": seed,
     }
-    if (folder / SUMMARY).is_file():
+    if present(folder / SUMMARY):
         info["summary"] = _summary(folder / SUMMARY)
         info["topic"] = info["summary"].get("topic")
     return Profile.from_judgments(
