@@ -105,12 +105,13 @@ def run(
     from pnyx.process import run as run_process
     from pnyx.report import write_outputs
 
-    try:  # every option checked, --out held, --cache opened, before any work (see _run_setup)
-        names, opened_cache = _run_setup(k=k, budget=budget, backend=backend, generators=generators, rule=rule, out=out,
-                                         seed=seed, cache=cache)
+    try:  # every option checked before the data is read; --out held and --cache opened before any work
+        names = _run_setup(k=k, budget=budget, backend=backend, generators=generators, rule=rule, out=out, seed=seed,
+                           cache=cache)
         profile = _utilities_from_pairwise(load(data, question=question))
         k = _slate_size(k, budget, profile)
         accuracy = accuracy and bool(profile.observed.any())
+        opened_cache = _hold_out(out, cache)
     except InputError as exc:
         fail(exc)
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -346,12 +347,8 @@ def _check_out_file(out: Optional[Path]) -> None:
     _writable(out.parent, "--out")
 
 
-def _open_cache(path: Path):
-    """The model-call cache at ``path``: an SQLite file (created if missing), or a clear error."""
-    import sqlite3
-
-    from pnyx.queries.cache import Cache
-
+def _check_cache(path: Path) -> None:
+    """``--cache`` names an SQLite file, or a file that can be created."""
     if path.is_dir():
         raise InputError("is a folder; --cache names an SQLite file", path=str(path), field="--cache")
     if path.is_file():
@@ -365,32 +362,41 @@ def _open_cache(path: Path):
                              path=str(path), field="--cache")
     else:
         _writable(path.parent, "--cache")
+
+
+def _open_cache(path: Path):
+    """The model-call cache at ``path``: an SQLite file (created if missing), or a clear error."""
+    import sqlite3
+
+    from pnyx.queries.cache import Cache
+
+    _check_cache(path)
     try:
         return Cache(path)
     except (sqlite3.Error, OSError) as exc:
         raise InputError(f"cannot open the cache ({exc})", path=str(path), field="--cache") from None
 
 
-def _hold_out(out: Path) -> None:
-    """Hold ``--out`` for this run (released when the command ends): a second run into it is refused."""
+def _hold_out(out: Path, cache: Optional[Path]):
+    """Hold ``--out`` for this run (released when the command ends: a second run into it is refused) and
+    open the cache (default ``OUT/cache.sqlite``)."""
     import contextlib
 
     import click
 
     from pnyx.report import output_lock
 
-    _writable(out, "--out")
     stack = contextlib.ExitStack()
     stack.enter_context(output_lock(out))
     ctx = click.get_current_context(silent=True)
     if ctx is not None:
         ctx.call_on_close(stack.close)
+    return _open_cache(cache or out / "cache.sqlite")
 
 
 def _run_setup(*, k: Optional[int], budget: Optional[int], backend: str, generators: Optional[str], rule: str, out: Path,
                seed: int, cache: Optional[Path]):
-    """``pnyx run``'s options, checked in order of cost; returns the generator names (None: by data) and the
-    opened cache. Holds ``--out``."""
+    """``pnyx run``'s options, checked in order of cost, nothing created; returns the generator names (None: by data)."""
     from pnyx.queries import DISCRIMINATIVE, GENERATIVE
     from pnyx.rules import RULES
 
@@ -411,8 +417,9 @@ def _run_setup(*, k: Optional[int], budget: Optional[int], backend: str, generat
     _check_model([backend], names if names is not None else ["extractive"])
     if out.exists() and not out.is_dir():
         raise InputError("is a file; --out names a folder", path=str(out), field="--out")
-    _hold_out(out)
-    return names, _open_cache(cache or out / "cache.sqlite")
+    _writable(out, "--out")
+    _check_cache(cache or out / "cache.sqlite")
+    return names
 
 
 def _slate_size(k: Optional[int], budget: Optional[int], profile) -> int:
