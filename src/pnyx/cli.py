@@ -110,8 +110,9 @@ def run(
                            cache=cache)
         profile = _utilities_from_pairwise(load(data, question=question))
         k = _slate_size(k, budget, profile)
-        accuracy = accuracy and bool(profile.observed.any())
+        accuracy = accuracy and _unmeasurable(profile, "vote-held-out" if profile.scale == "vote" else "") is None
         opened_cache = _hold_out(out, cache)
+        _quiet_solver_banner()
     except InputError as exc:
         fail(exc)
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -222,6 +223,8 @@ def evaluate(
         _check_out_file(out)
         model = _backend(backend, cache)
         profile = load(data, question=question)
+        if (why := _unmeasurable(profile, protocol)) is not None:
+            raise InputError(why, path=str(data))
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task(f"{protocol} ({backend})", total=None)
             on_fold = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
@@ -440,6 +443,40 @@ def _utilities_from_pairwise(profile):
 
         return with_pairwise_utilities(profile)
     return profile
+
+
+def _unmeasurable(profile, protocol: str) -> Optional[str]:
+    """Why a held-out accuracy cannot be measured on ``profile`` (None if it can)."""
+    import numpy as np
+
+    if not profile.observed.any():
+        return "no observed judgments to hold out (accuracy needs ratings or votes)"
+    if protocol == "vote-held-out" and profile.scale == "vote" and not (profile.utilities[profile.observed] != 2).any():
+        return "vote-held-out needs agree or disagree votes; this data has only passes"
+    return None if np.isfinite(profile.utilities[profile.observed]).all() else "observed judgments without a value"
+
+
+def _quiet_solver_banner() -> None:
+    """HiGHS prints a banner to standard output when a process creates its first solver, before any option can
+    silence it: create that first one with standard output pointed at /dev/null, so stdout stays the slate."""
+    import ctypes
+    import os
+    import sys
+
+    try:
+        import highspy
+    except ImportError:
+        return
+    sys.stdout.flush()
+    saved, null = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 1)
+        highspy.Highs()
+        ctypes.CDLL(None).fflush(None)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(null)
 
 
 def _slate_ids(slate: Optional[str]) -> Optional[list[str]]:

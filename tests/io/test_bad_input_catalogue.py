@@ -192,6 +192,10 @@ CASES = [
     Case("evaluate unknown backend", {"r.csv": RATINGS}, ["evaluate", "{d}/r.csv", "--backend", "nope"], (None, None, None, "unknown discriminative backend")),
     Case("evaluate --seed -1", {"r.csv": RATINGS}, ["evaluate", "{d}/r.csv", "--protocol", "vote-held-out", "--seed", "-1"],
          (None, None, "--seed", "between 0")),
+    Case("evaluate opinions without judgments", {"o.csv": "participant_id,text\na,hello there\n"},
+         ["evaluate", "{d}/o.csv", "--backend", "cf"], ("o.csv", None, None, "no observed judgments to hold out")),
+    Case("vote-held-out on passes only", {"v.csv": "participant_id,statement_id,vote\na,s1,0\nb,s1,0\n"},
+         ["evaluate", "{d}/v.csv", "--protocol", "vote-held-out", "--backend", "cf"], ("v.csv", None, None, "only passes")),
     Case("evaluate-slate unknown id", {"r.csv": RATINGS}, ["evaluate-slate", "{d}/r.csv", "--slate", "s1,s9"], (None, None, "slate", "unknown statement id 's9'")),
     Case("evaluate-slate malformed slate.json", {"r.csv": RATINGS, "slate.json": '{"statements": [{"id": "s1"'},
          ["evaluate-slate", "{d}/r.csv", "--slate", "{d}/slate.json"], ("slate.json", 1, "--slate", "not valid JSON")),
@@ -406,3 +410,15 @@ def test_budget_without_k_runs_as_many_statements_as_it_buys(tiny, tmp_path):
     result = CliRunner().invoke(app, ["evaluate-slate", str(tiny), "--slate", str(out / "slate.json"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["n"] == 8
+
+
+def test_rule_pav_keeps_the_solver_banner_off_stdout(tiny, tmp_path):
+    """HiGHS writes its banner to file descriptor 1 from C: only a real process shows it."""
+    import subprocess
+
+    src = Path(__file__).resolve().parents[2] / "src"
+    done = subprocess.run([sys.executable, "-m", "pnyx.cli", "run", str(tiny), "-k", "2", "--rule", "pav", "--backend", "cf",
+                           "--no-accuracy", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(src)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("1. ") and "HiGHS" not in done.stdout
