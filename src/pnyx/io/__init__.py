@@ -25,6 +25,7 @@ what a rule leaves out is counted in ``Profile.excluded``.
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any, Callable
@@ -49,8 +50,6 @@ READERS: dict[str, Callable[..., Profile]] = {
     "preflib": read_preflib,
     "global-dialogues": read_global_dialogues,
 }
-OPTIONS = {"global-dialogues": {"question"}, "polis": {"keep_moderated_out"}}
-"""The reader options each format takes (any other option is an error)."""
 POLIS_HEADERS = ({"comment-id", "comment-body"}, {"comment-id", "voter-id"}, {"participant", "group-id", "n-votes"})
 
 _BY_SUFFIX = {".jsonl": "jsonl", ".csv": "csv", ".yaml": "abcvoting", ".yml": "abcvoting", **dict.fromkeys(PREFLIB_SUFFIXES, "preflib")}
@@ -102,8 +101,9 @@ def load(path: str | Path, format: str | None = None, **options: Any) -> Profile
     elif format not in READERS:
         raise InputError(f"unknown format {format!r}: pnyx reads {_formats()}", path=str(path), field="format")
     options = {k: v for k, v in options.items() if v is not None}
+    takes = inspect.signature(READERS[format]).parameters
     for name in options:
-        if name not in OPTIONS.get(format, ()):
+        if name not in takes or name == "path":
             raise InputError(f"the {format} reader takes no option {name!r}" +
                              (" (only Global Dialogues exports have questions)" if name == "question" else ""),
                              path=str(path), field=name)

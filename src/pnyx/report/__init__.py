@@ -73,16 +73,19 @@ def output_lock(out: str | Path) -> Iterator[Path]:
     import fcntl
 
     out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError("is a file; --out names a folder", path=str(out), field="--out") from None
+    except OSError as exc:
+        raise InputError(f"cannot write here ({exc.strerror or exc})", path=str(out), field="--out") from None
     lock = out / LOCK
-    key = str(lock.resolve()) if out.exists() else str(lock.absolute())
+    key = str(lock.resolve())
     if key in _held:
         yield out
         return
     try:
-        out.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    except FileExistsError:
-        raise InputError("is a file; --out names a folder", path=str(out), field="--out") from None
     except OSError as exc:
         raise InputError(f"cannot write here ({exc.strerror or exc})", path=str(out), field="--out") from None
     try:
