@@ -98,6 +98,11 @@ def run(
     question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
+    try:  # every option checked before the heavy imports and the data; --out held and --cache opened before any work
+        names = _run_setup(k=k, budget=budget, backend=backend, generators=generators, rule=rule, out=out, seed=seed,
+                           cache=cache)
+    except InputError as exc:
+        fail(exc)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from pnyx.io import load
@@ -105,9 +110,7 @@ def run(
     from pnyx.process import run as run_process
     from pnyx.report import write_outputs
 
-    try:  # every option checked before the data is read; --out held and --cache opened before any work
-        names = _run_setup(k=k, budget=budget, backend=backend, generators=generators, rule=rule, out=out, seed=seed,
-                           cache=cache)
+    try:
         profile = _utilities_from_pairwise(load(data, question=question))
         k = _slate_size(k, budget, profile)
         accuracy = accuracy and _unmeasurable(profile, "vote-held-out" if profile.scale == "vote" else "") is None
@@ -399,10 +402,8 @@ def _hold_out(out: Path, cache: Optional[Path]):
 
 def _run_setup(*, k: Optional[int], budget: Optional[int], backend: str, generators: Optional[str], rule: str, out: Path,
                seed: int, cache: Optional[Path]):
-    """``pnyx run``'s options, checked in order of cost, nothing created; returns the generator names (None: by data)."""
-    from pnyx.queries import DISCRIMINATIVE, GENERATIVE
-    from pnyx.rules import RULES
-
+    """``pnyx run``'s options, checked in order of cost (the paths before the imports that the names need),
+    nothing created; returns the generator names (None: by data)."""
     _check_seed(seed)
     if k is None and budget is None:
         raise InputError("give -k (the number of statements) or --budget WORDS", field="-k")
@@ -413,15 +414,20 @@ def _run_setup(*, k: Optional[int], budget: Optional[int], backend: str, generat
     names = None if generators is None else [g.strip() for g in generators.split(",") if g.strip()]
     if names == []:
         raise InputError("--generators names no generator", field="--generators")
-    RULES.check(rule)
-    DISCRIMINATIVE.check(backend)
-    for name in names or []:
-        GENERATIVE.check(name)
-    _check_model([backend], names if names is not None else ["extractive"])
     if out.exists() and not out.is_dir():
         raise InputError("is a file; --out names a folder", path=str(out), field="--out")
     _writable(out, "--out")
     _check_cache(cache or out / "cache.sqlite")
+
+    from pnyx.rules import RULES
+
+    RULES.check(rule)
+    from pnyx.queries import DISCRIMINATIVE, GENERATIVE
+
+    DISCRIMINATIVE.check(backend)
+    for name in names or []:
+        GENERATIVE.check(name)
+    _check_model([backend], names if names is not None else ["extractive"])
     return names
 
 
