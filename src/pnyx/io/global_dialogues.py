@@ -28,6 +28,8 @@ One profile per question (``question=``: its id, a unique prefix of it, or its n
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from pnyx.data import InputError, Judgment, Participant, Profile, Statement
-from pnyx.io._common import csv_rows, natural_key, require
+from pnyx.io._common import csv_rows, natural_key, read_text, require
 
 VERBATIM, BINARY, PREFERENCE = "verbatim_map.csv", "binary.csv", "preference.csv"
 PARTICIPANTS, REPORT, MAPPING, GUIDE = "participants.csv", "participant_report.csv", "question_id_mapping.csv", \
@@ -286,11 +288,6 @@ def _onboarding(folder: Path) -> set[str] | None:
 
 def _loose_rows(path: Path):
     """Rows of a spreadsheet-style CSV (rows may be shorter or longer than the header)."""
-    import csv
-    import io
-
-    from pnyx.io._common import read_text
-
     reader = csv.reader(io.StringIO(read_text(path), newline=""))
     try:
         yield from reader
