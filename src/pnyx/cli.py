@@ -31,34 +31,61 @@ def version() -> None:
     print(pnyx.__version__)
 
 
+_DATA_HELP = "A data file or folder (pnyx JSONL, Polis export, Global Dialogues export, CSV, abcvoting YAML, PrefLib)."
+_QUESTION_HELP = "Global Dialogues: the question (its id, a unique prefix, or its number; `pnyx validate` lists them)."
+
+
 @app.command()
 def validate(
-    path: Path = typer.Argument(..., help="A data file or folder (pnyx JSONL, Polis export, CSV, abcvoting YAML, PrefLib)."),
+    path: Path = typer.Argument(..., help=_DATA_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="jsonl, polis, csv, abcvoting or preflib (default: from the path)."),
+    fmt: Optional[str] = typer.Option(None, "--format",
+                                      help="jsonl, polis, global-dialogues, csv, abcvoting or preflib (default: from the path)."),
+    question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
-    """Read PATH, check it, and report what it holds."""
-    from pnyx.io import load
+    """Read PATH, check it, and report what it holds (for a Global Dialogues export: its questions)."""
+    from pnyx.io import detect_format, load
+    from pnyx.io.global_dialogues import questions
 
     try:
-        profile = load(path, format=fmt)
+        if question is None and (fmt or detect_format(path)) == "global-dialogues":
+            listed = questions(path)
+            if len(listed) > 1:
+                return _print_questions(path, listed, as_json)
+        profile = load(path, format=fmt, question=question)
     except InputError as exc:
         fail(exc)
     summary = {**profile.summary(), "format": profile.info.get("format")}
     if as_json:
         print(json.dumps(summary))
         return
+    pairs = f", {summary['pairwise']} pairwise comparisons" if summary["pairwise"] else ""
     console.print(f"[bold]{escape(str(path))}[/]: {summary['participants']} participants, {summary['statements']} statements, "
-                  f"{summary['observed']} observed judgments ({summary['scale']}, {summary['format']})", soft_wrap=True)
+                  f"{summary['observed']} observed judgments{pairs} ({summary['scale']}, {summary['format']})", soft_wrap=True)
+    if profile.info.get("question"):
+        console.print(f"  question {escape(profile.info['question'])}: {escape(profile.info['question_text'])}", soft_wrap=True)
     for reason, count in summary["excluded"].items():
         console.print(f"  excluded: {escape(reason)}: {count}", soft_wrap=True)
 
 
+def _print_questions(path: Path, listed, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"format": "global-dialogues", "questions": [vars(q) for q in listed]}))
+        return
+    console.print(f"[bold]{escape(str(path))}[/]: Global Dialogues export, {len(listed)} questions "
+                  "(read one with --question ID):", soft_wrap=True)
+    for q in listed:
+        number = f" (no. {q.number})" if q.number else ""
+        console.print(f"  {q.id}{number}: {q.thoughts} thoughts, {q.votes} votes, {q.comparisons} comparisons — "
+                      f"{escape(q.text)}", soft_wrap=True, highlight=False)
+
+
 @app.command()
 def run(
-    data: Path = typer.Argument(..., help="A data file or folder (pnyx JSONL, Polis export, CSV, abcvoting YAML, PrefLib)."),
-    k: int = typer.Option(..., "-k", "--k", min=1, help="Number of seats on the slate."),
-    budget: Optional[int] = typer.Option(None, "--budget", min=1,
+    data: Path = typer.Argument(..., help=_DATA_HELP),
+    k: Optional[int] = typer.Option(None, "-k", "--k",
+                                    help="Number of statements in the slate (with --budget: at most; default: as many as it buys)."),
+    budget: Optional[int] = typer.Option(None, "--budget",
                                          help="Word budget for the whole slate (budgeted GSC, arXiv 2505.22939)."),
     backend: str = typer.Option("offline", "--backend",
                                 help="Discriminative backend: offline, cf, text, similarity, hybrid, llm."),
@@ -66,7 +93,7 @@ def run(
                                              help="Generative backends, comma-separated (default: by data and LLM setup)."),
     rule: str = typer.Option("gsc", "--rule", help="gsc, gsc-budgeted, or a classical rule over a fixed pool (pav, equal-shares, ...)."),
     out: Path = typer.Option(Path("pnyx-out"), "--out", help="Folder for slate.json, assignment.csv, audit.json, report.html."),
-    seed: int = typer.Option(0, "--seed", min=0, max=2**32 - 1, help="Seed for every random choice."),
+    seed: int = typer.Option(0, "--seed", help="Seed for every random choice (0 … 2³²−1)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Model-call cache (default: OUT/cache.sqlite)."),
     fresh_candidates: bool = typer.Option(False, "--fresh-candidates", help="Choose only among each round's new candidates."),
     accuracy: bool = typer.Option(True, "--accuracy/--no-accuracy", help="Measure the backend's accuracy on this data."),
@@ -84,40 +111,39 @@ def run(
                                               help="Observed approvals a data statement needs to compete (default ⌈⌈n/k⌉/10⌉; 0: off)."),
     silent_authors: bool = typer.Option(False, "--count-silent-participants",
                                         help="Count participants with no judgment (e.g. authors who never voted)."),
+    question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    try:  # every option checked before the heavy imports and the data; --out held and --cache opened before any work
+        names = _run_setup(k=k, budget=budget, backend=backend, generators=generators, rule=rule, out=out, seed=seed,
+                           cache=cache)
+    except InputError as exc:
+        fail(exc)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from pnyx.io import load, read_ids
     from pnyx.pipeline import run as run_pipeline
     from pnyx.process import PoolPolicy, ProcessError
-    from pnyx.queries import DISCRIMINATIVE, GENERATIVE
-    from pnyx.queries.cache import Cache
     from pnyx.report import write_outputs
-    from pnyx.rules import RULES
     from pnyx.rules.gsc import TIEBREAKS
 
     try:
-        names = None if generators is None else [g.strip() for g in generators.split(",") if g.strip()]
-        RULES.check(rule)
-        DISCRIMINATIVE.check(backend)
-        for name in names or []:
-            GENERATIVE.check(name)
         if tiebreak not in TIEBREAKS:
             raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="--tiebreak")
-        profile = load(data)
+        profile = _utilities_from_pairwise(load(data, question=question))
+        k = _slate_size(k, budget, profile)
         policy = PoolPolicy(
             exclude=frozenset(read_ids(exclude_statements, profile.statement_ids, what="statement",
                                        option="--exclude-statements") if exclude_statements else ()),
             include_meta=include_meta, min_support=min_support)
         excluded_ids = (read_ids(exclude_participants, profile.participant_ids, what="participant",
                                  option="--exclude-participants") if exclude_participants else [])
-        if not 1 <= k <= profile.n:
-            raise InputError(f"-k must be between 1 and the number of participants ({profile.n}), got {k}", field="-k")
+        accuracy = accuracy and _unmeasurable(profile, "vote-held-out" if profile.scale == "vote" else "") is None
+        opened_cache = _hold_out(out, cache)
     except InputError as exc:
         fail(exc)
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True) as bars:
+                  TimeRemainingColumn(), console=err, transient=True) as bars:
         tasks: dict[str, int] = {}
 
         def progress(phase: str, done: int, total: int) -> None:
@@ -129,9 +155,8 @@ def run(
             result = run_pipeline(profile, k, backend=backend, generators=names, rule=rule, budget=budget,
                                   keep_candidates=not fresh_candidates, seats=not distinct, tolerance=tie_tolerance,
                                   tiebreak=tiebreak, policy=policy, exclude_participants=excluded_ids,
-                                  silent_authors=silent_authors, seed=seed,
-                                  cache=Cache(cache or out / "cache.sqlite"), measure_accuracy=accuracy,
-                                  progress=progress)
+                                  silent_authors=silent_authors, seed=seed, cache=opened_cache,
+                                  measure_accuracy=accuracy, progress=progress)
             progress("report", 0, 1)
             paths = write_outputs(result, out)
             progress("report", 1, 1)
@@ -160,15 +185,17 @@ def run(
 @app.command("evaluate-slate")
 def evaluate_slate(
     data: Path = typer.Argument(..., help="Judgments of the slate's statements by (fresh) participants."),
-    slate: Optional[str] = typer.Option(None, "--slate", help="Comma-separated statement ids (default: all statements in DATA)."),
+    slate: Optional[str] = typer.Option(None, "--slate", help="Comma-separated statement ids, or a slate.json written by "
+                                        "`pnyx run` (default: all statements in DATA)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
     """Balanced assignment of DATA's participants to a slate: its total and the assigned ratings."""
     from pnyx.evaluate.slate import evaluate_slate as evaluate
     from pnyx.io import load
 
     try:
-        result = evaluate(load(data), None if slate is None else [s.strip() for s in slate.split(",") if s.strip()])
+        result = evaluate(load(data, question=question), _slate_ids(slate))
     except InputError as exc:
         fail(exc)
     if as_json:
@@ -196,10 +223,13 @@ _CACHE_HELP = "Model-call cache (SQLite; a killed run resumes from it without re
 
 
 def _backend(name: str, cache: Path, seed: int = 0):
-    from pnyx.queries import get_discriminative
-    from pnyx.queries.cache import Cache
+    """The backend ``name`` over the cache file ``cache``; unknown names, a missing offline model and a bad
+    cache are :class:`InputError` s, found before any work."""
+    from pnyx.queries import DISCRIMINATIVE, get_discriminative
 
-    return get_discriminative(name, {"cache": Cache(cache), "seed": seed})
+    DISCRIMINATIVE.check(name)
+    _check_model([name], [])
+    return get_discriminative(name, {"cache": _open_cache(cache), "seed": seed})
 
 
 @app.command()
@@ -212,6 +242,7 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", help="vote-held-out: seed of the hidden votes."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
+    question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
     """How right are a backend's predictions on DATA? Hide judgments, predict them, score against baselines."""
     from rich.progress import Progress
@@ -223,8 +254,12 @@ def evaluate(
     if protocol not in ("statement-held-out", "vote-held-out"):
         fail(InputError(f"unknown protocol {protocol!r}; choose statement-held-out or vote-held-out", field="--protocol"))
     try:
-        profile = load(data)
+        _check_seed(seed)
+        _check_out_file(out)
         model = _backend(backend, cache, seed)
+        profile = load(data, question=question)
+        if (why := _unmeasurable(profile, protocol)) is not None:
+            raise InputError(why, path=str(data))
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task(f"{protocol} ({backend})", total=None)
             on_fold = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
@@ -282,14 +317,17 @@ def predict(
     backend: str = typer.Option("offline", "--backend", help=_BACKEND_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here (JSONL; default: standard output)."),
     cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
+    question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
     """Predict judgments for given participant,statement pairs, in the data's own scale (votes: −1 … 1)."""
     from pnyx.evaluate.accuracy import predict_pairs
     from pnyx.io import load
 
     try:
-        profile = load(data)
-        rows = predict_pairs(profile, _backend(backend, cache), _read_pairs(pairs, profile))
+        _check_out_file(out)
+        model = _backend(backend, cache)
+        profile = load(data, question=question)
+        rows = predict_pairs(profile, model, _read_pairs(pairs, profile))
     except ValueError as exc:  # InputError, or data a backend cannot work with (e.g. no judgments)
         fail(exc)
     if out is None:
@@ -362,6 +400,182 @@ def explain(
     for q in order[:20]:
         se = f" ± {out['stderr'][q]:.2g}" if "stderr" in out else ""
         console.print(f"  {escape(out['players'][q]):<12} {out['values'][q]:9.3f}{se}", highlight=False)
+
+
+# -- options checked before any work: pnyx run and the commands that write ---------------------------
+# (kept apart from the commands' bodies; each raises InputError, which the commands print in one line)
+SEED_MAX = 2**32 - 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_OFFLINE_FREE = {"llm"}  # backends and generators that never load the offline embedding model
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= SEED_MAX:
+        raise InputError(f"--seed must be between 0 and {SEED_MAX}, got {seed}", field="--seed")
+
+
+def _check_model(backends: list[str], generators: list[str]) -> None:
+    """One line naming the install command when an offline part is needed and the model is missing."""
+    from pnyx.queries.embed import ModelMissingError, model_missing
+
+    if set(backends) | set(generators) - _OFFLINE_FREE and (why := model_missing()):
+        raise ModelMissingError(why)
+
+
+def _writable(folder: Path, flag: str) -> None:
+    """``folder`` (or, if it does not exist yet, its nearest existing ancestor) is a folder we can write into."""
+    import tempfile
+
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise InputError("is a file, not a folder", path=str(probe), field=flag)
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        raise InputError(f"cannot write here ({exc.strerror or exc})", path=str(probe), field=flag) from None
+
+
+def _check_out_file(out: Optional[Path]) -> None:
+    """``evaluate`` / ``predict --out``: a file path, not a folder, in a writable place."""
+    if out is None:
+        return
+    if out.is_dir():
+        raise InputError("is a folder; --out names a file (JSONL)", path=str(out), field="--out")
+    _writable(out.parent, "--out")
+
+
+def _check_cache(path: Path) -> None:
+    """``--cache`` names an SQLite file, or a file that can be created."""
+    if path.is_dir():
+        raise InputError("is a folder; --cache names an SQLite file", path=str(path), field="--cache")
+    if path.is_file():
+        try:
+            with open(path, "rb") as f:
+                head = f.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise InputError(f"cannot read the cache ({exc.strerror or exc})", path=str(path), field="--cache") from None
+        if head and head != _SQLITE_MAGIC:
+            raise InputError("not an SQLite file (pnyx's model-call cache); name another --cache or remove this one",
+                             path=str(path), field="--cache")
+    else:
+        _writable(path.parent, "--cache")
+
+
+def _open_cache(path: Path):
+    """The model-call cache at ``path``: an SQLite file (created if missing), or a clear error."""
+    import sqlite3
+
+    from pnyx.queries.cache import Cache
+
+    _check_cache(path)
+    try:
+        return Cache(path)
+    except (sqlite3.Error, OSError) as exc:
+        raise InputError(f"cannot open the cache ({exc})", path=str(path), field="--cache") from None
+
+
+def _hold_out(out: Path, cache: Optional[Path]):
+    """Hold ``--out`` for this run (released when the command ends: a second run into it is refused) and
+    open the cache (default ``OUT/cache.sqlite``)."""
+    import contextlib
+
+    import click
+
+    from pnyx.report import output_lock
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(output_lock(out))
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(stack.close)
+    return _open_cache(cache or out / "cache.sqlite")
+
+
+def _run_setup(*, k: Optional[int], budget: Optional[int], backend: str, generators: Optional[str], rule: str, out: Path,
+               seed: int, cache: Optional[Path]):
+    """``pnyx run``'s options, checked in order of cost (the paths before the imports that the names need),
+    nothing created; returns the generator names (None: by data)."""
+    _check_seed(seed)
+    if k is None and budget is None:
+        raise InputError("give -k (the number of statements) or --budget WORDS", field="-k")
+    if k is not None and k < 1:
+        raise InputError(f"-k must be at least 1, got {k}", field="-k")
+    if budget is not None and budget < 1:
+        raise InputError(f"--budget must be at least 1 word, got {budget}", field="--budget")
+    names = None if generators is None else [g.strip() for g in generators.split(",") if g.strip()]
+    if names == []:
+        raise InputError("--generators names no generator", field="--generators")
+    if out.exists() and not out.is_dir():
+        raise InputError("is a file; --out names a folder", path=str(out), field="--out")
+    _writable(out, "--out")
+    _check_cache(cache or out / "cache.sqlite")
+
+    from pnyx.rules import RULES
+
+    RULES.check(rule)
+    from pnyx.queries import DISCRIMINATIVE, GENERATIVE
+
+    DISCRIMINATIVE.check(backend)
+    for name in names or []:
+        GENERATIVE.check(name)
+    _check_model([backend], names if names is not None else ["extractive"])
+    return names
+
+
+def _slate_size(k: Optional[int], budget: Optional[int], profile) -> int:
+    """-k checked against the data; with --budget and no -k, as many statements as the budget buys
+    (the budget over the cheapest data statement's words, at most n and the number of statements)."""
+    if k is None:
+        cheapest = min((s.cost for s in profile.statements if s.cost > 0), default=1)
+        k = max(1, min(profile.n, profile.m or profile.n, budget // cheapest))
+    if k > profile.n:
+        raise InputError(f"-k must be between 1 and the number of participants ({profile.n}), got {k}", field="-k")
+    return k
+
+
+def _utilities_from_pairwise(profile):
+    """Data with pairwise comparisons and no other judgments: utilities from the Bradley–Terry conversion."""
+    if len(profile.pairwise) and not profile.observed.any():
+        from pnyx.pairwise import with_pairwise_utilities
+
+        return with_pairwise_utilities(profile)
+    return profile
+
+
+def _unmeasurable(profile, protocol: str) -> Optional[str]:
+    """Why a held-out accuracy cannot be measured on ``profile`` (None if it can)."""
+    import numpy as np
+
+    if not profile.observed.any():
+        return "no observed judgments to hold out (accuracy needs ratings or votes)"
+    if protocol == "vote-held-out" and profile.scale == "vote" and not (profile.utilities[profile.observed] != 2).any():
+        return "vote-held-out needs agree or disagree votes; this data has only passes"
+    return None if np.isfinite(profile.utilities[profile.observed]).all() else "observed judgments without a value"
+
+
+def _slate_ids(slate: Optional[str]) -> Optional[list[str]]:
+    """``--slate``: comma-separated ids, or a ``slate.json`` (its statements' ids)."""
+    if slate is None:
+        return None
+    path = Path(slate)
+    if slate.lower().endswith(".json") or path.is_file():
+        from pnyx.io._common import read_text
+
+        try:
+            doc = json.loads(read_text(path))
+        except json.JSONDecodeError as exc:
+            raise InputError(f"not valid JSON ({exc.msg})", path=slate, line=exc.lineno, field="--slate") from None
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=slate, field="--slate") from None
+        items = doc.get("statements") if isinstance(doc, dict) else None
+        if not isinstance(items, list) or not all(isinstance(s, dict) and "id" in s for s in items):
+            raise InputError("expected a slate.json: an object whose 'statements' list has an 'id' for each",
+                             path=slate, field="statements")
+        return [str(s["id"]) for s in items]
+    return [s.strip() for s in slate.split(",") if s.strip()]
 
 
 if __name__ == "__main__":

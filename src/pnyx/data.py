@@ -111,9 +111,14 @@ class Profile:
     source: str | None = None
     info: dict[str, Any] = field(default_factory=dict)
     """Reader-specific facts (e.g. Polis topic, raw vote count)."""
+    pairwise: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
+    """Observed pairwise preferences, one row ``(participant, preferred, other)`` of indices per
+    comparison: the participant prefers statement ``preferred`` to statement ``other``
+    (:mod:`pnyx.pairwise` turns them into margins or utilities)."""
 
     def __post_init__(self) -> None:
         self.scale = get_scale(self.scale)
+        self.pairwise = np.asarray(self.pairwise, dtype=np.int64).reshape(-1, 3)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -253,6 +258,7 @@ class Profile:
             provenance=self.provenance[sub],
             uncertainty=None if self.uncertainty is None else self.uncertainty[sub],
             explanations={(rpos[i], cpos[j]): t for (i, j), t in self.explanations.items() if i in rpos and j in cpos},
+            pairwise=_reindex_pairwise(self.pairwise, rows, cols, self.n, self.m),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -261,6 +267,18 @@ class Profile:
             "participants": self.n,
             "statements": self.m,
             "observed": int(self.observed.sum()),
+            "pairwise": len(self.pairwise),
             "scale": self.scale.name,
             "excluded": dict(self.excluded),
         }
+
+
+def _reindex_pairwise(pairwise: np.ndarray, rows: np.ndarray, cols: np.ndarray, n: int, m: int) -> np.ndarray:
+    """Comparisons whose participant and both statements are kept, in the new indices."""
+    row_to = np.full(n, -1, dtype=np.int64)
+    row_to[rows] = np.arange(len(rows))
+    col_to = np.full(m, -1, dtype=np.int64)
+    col_to[cols] = np.arange(len(cols))
+    new = np.column_stack([row_to[pairwise[:, 0]], col_to[pairwise[:, 1]], col_to[pairwise[:, 2]]]) if len(pairwise) \
+        else np.zeros((0, 3), dtype=np.int64)
+    return new[(new >= 0).all(axis=1)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -13,23 +14,72 @@ import numpy as np
 from pnyx.data import MAX_UTILITY, RATING_LABELS, VOTE_LABELS, InputError, Participant, Profile, Scale, Statement
 
 
-def read_text(path: Path) -> str:
-    """The file's text, decoded as strict UTF-8 (a leading byte-order mark is dropped).
+MAX_FIELD = 1 << 24
+csv.field_size_limit(max(csv.field_size_limit(), MAX_FIELD))  # long free-text answers (the default is 128 KiB)
 
-    Raises :class:`InputError` for a missing or empty file and for bytes that are not UTF-8, naming
-    the line of the first bad byte.
+
+def read_text(path: Path) -> str:
+    """The file's text, decoded as strict UTF-8 (a leading byte-order mark is dropped; UTF-16 with a
+    byte-order mark is decoded too).
+
+    Raises :class:`InputError` for a missing, unreadable or empty file, for a folder, for bytes that
+    are not UTF-8 (naming the line of the first bad byte), for UTF-16 without a byte-order mark and
+    for NUL bytes (a binary file, or a cell no text has).
     """
-    if not path.is_file():
-        raise InputError("not a file" if path.exists() else "no such file", path=str(path))
-    data = path.read_bytes()
+    where = str(path)
+    if path.is_dir():
+        raise InputError("a folder where a file was expected", path=where)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError("no such file" + (" (a broken link)" if path.is_symlink() else ""), path=where) from None
+    except PermissionError:
+        raise InputError("cannot read the file (permission denied)", path=where) from None
+    except OSError as exc:  # a symlink loop, an I/O error
+        raise InputError(f"cannot read the file ({exc.strerror or exc})", path=where) from None
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return _nonempty(data.decode("utf-16"), where)
+        except UnicodeDecodeError:
+            raise InputError("not valid UTF-16 (it starts with a UTF-16 byte-order mark)", path=where) from None
+    if b"\x00" in data:
+        if _looks_utf16(data):
+            raise InputError("looks like UTF-16 text without a byte-order mark: save it as UTF-8", path=where)
+        at = data.index(b"\x00")
+        raise InputError("NUL byte in the text (a binary file, or a corrupt text file)", path=where,
+                         line=data[:at].count(b"\n") + 1)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise InputError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x})", path=str(path), line=line) from None
+        raise InputError(f"not valid UTF-8 (byte 0x{data[exc.start]:02x})", path=where, line=line) from None
+    return _nonempty(text, where)
+
+
+def _nonempty(text: str, where: str) -> str:
     if not text.strip():
-        raise InputError("empty file", path=str(path))
+        raise InputError("empty file", path=where)
     return text
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """Mostly-ASCII UTF-16: every other byte NUL, on even (big-endian) or odd (little-endian) positions."""
+    head = data[:4096]
+    even, odd = head[0::2], head[1::2]
+    return max(even.count(0), odd.count(0)) > 0.4 * len(head) / 2
+
+
+def present(path: Path) -> bool:
+    """Whether the file is there; a link that leads nowhere (broken, or a loop) is an error, not an absence."""
+    if path.is_symlink() and not path.exists():
+        raise InputError("a link that leads nowhere (broken, or a loop)", path=str(path))
+    return path.is_file()
+
+
+def columns_hint(columns: Sequence[str], limit: int = 5) -> str:
+    """At most ``limit`` column names, and how many more: for messages about a header."""
+    shown = ", ".join(c[:40] for c in columns[:limit])
+    return shown + (f", … ({len(columns) - limit} more)" if len(columns) > limit else "")
 
 
 def csv_rows(path: Path, required: Sequence[str]) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
@@ -46,10 +96,10 @@ def csv_rows(path: Path, required: Sequence[str]) -> tuple[list[str], Iterator[t
         raise InputError(f"malformed CSV ({exc})", path=where, line=1) from None
     for c in required:
         if c not in columns:
-            raise InputError(f"missing column (the header has: {', '.join(columns)})", path=where, line=1, field=c)
+            raise InputError(f"missing column (the header has: {columns_hint(columns)})", path=where, line=1, field=c)
     seen = set()
     for c in columns:
-        if c in seen:
+        if c and c in seen:
             raise InputError("duplicate column", path=where, line=1, field=c)
         seen.add(c)
 

@@ -92,6 +92,8 @@ def _statement_texts(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     """Statement id → text from ``slate.json``, and its other top-level facts."""
     try:
         data = json.loads(read_text(path))
+    except RecursionError:
+        raise InputError("JSON nested too deeply", path=str(path)) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON ({exc.msg}, column {exc.colno})", path=str(path), line=exc.lineno) from None
     if not isinstance(data, dict):
@@ -131,13 +133,15 @@ def read_jsonl(path: str | Path) -> Profile:
     line_of: dict[str, int] = {}
     questions: dict[str, str] = {}
     prompt_questions: list[str] = []
-    empty_answers = 0
+    empty_answers = silent = 0
 
     for line, raw in enumerate(read_text(path).splitlines(), start=1):
         if not raw.strip():
             continue
         try:
             data = json.loads(raw)
+        except RecursionError:
+            raise InputError("JSON nested too deeply", path=where, line=line) from None
         except json.JSONDecodeError as exc:
             hint = "; truncated line?" if exc.msg.startswith("Unterminated") or exc.pos >= len(raw.rstrip()) else ""
             raise InputError(f"not valid JSON ({exc.msg}, column {exc.colno}{hint})", path=where, line=line) from None
@@ -184,16 +188,20 @@ def read_jsonl(path: str | Path) -> Profile:
                                      field=f"ratings[{k}].statement")
             judgments.append(Judgment(pid, sid, rating.rating, rating.explanation))
 
+        if not answers and not record.ratings:
+            silent += 1  # nothing to represent them by: left out, counted
+            continue
         participants.append(Participant(pid, dict(sorted(answers.items(), key=lambda qa: natural_key(qa[0]))),
                                         dict(record.model_extra or {})))
 
     if not participants:
-        raise InputError("no participants", path=where)
+        raise InputError("no participants" + (f" with an answer or a rating ({silent} have neither)" if silent else ""),
+                         path=where)
     order = {sid: k for k, sid in enumerate(known_texts)}
     statements = []
     for sid in sorted(first_use, key=lambda s: order.get(s, len(order))):
         text = known_texts.get(sid) or texts.get(sid, ("", 0))[0]
-        if not text:
+        if not text.strip():
             line, field = first_use[sid]
             raise InputError(f"no text for statement {sid!r}: give it in the rating's 'statement' field or in {STATEMENTS_FILE}",
                              path=where, line=line, field=field)
@@ -201,7 +209,7 @@ def read_jsonl(path: str | Path) -> Profile:
 
     info: dict[str, Any] = {"format": "jsonl", "questions": questions, "prompt_questions": prompt_questions}
     info.update(slate_facts)
-    excluded = {"empty answers": empty_answers} if empty_answers else {}
+    excluded = {k: v for k, v in (("empty answers", empty_answers), ("participants with no answers and no ratings", silent)) if v}
     # in the order of the ids (as every reader): the profile does not depend on the order of the lines
     participants.sort(key=lambda p: natural_key(p.id))
     return Profile.from_judgments(participants, statements, judgments, "rating", excluded=excluded, source=where, info=info)

@@ -6,7 +6,7 @@ comments.csv, no ``datetime``).
 
 * Statements are the comments with ``moderated`` ≥ 0 (accepted 1, not yet moderated 0), ``author``
   = ``author-id``. Moderated-out comments (−1) are left out unless ``keep_moderated_out`` is set,
-  and counted, as are the votes on them.
+  and counted, as are the votes on them; so are comments with a blank body.
 * Votes are kept in the export's coding, scale ``"vote"``: 1 agree, 0 pass, −1 disagree.
   ``votes.csv`` is the full history and, when present, authoritative: each voter's latest vote on a
   comment (by timestamp; on equal timestamps the later row) wins, the others are counted as
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pnyx.data import InputError, Judgment, Participant, Profile, Statement
-from pnyx.io._common import csv_rows, natural_key, parse_judgment, read_text, require
+from pnyx.io._common import csv_rows, natural_key, parse_judgment, present, read_text, require
 
 COMMENTS, VOTES, MATRIX, SUMMARY = "comments.csv", "votes.csv", "participants-votes.csv", "summary.csv"
 MATRIX_COLUMNS = {"participant", "xid", "group-id", "n-comments", "n-votes", "n-agree", "n-disagree"}
@@ -56,10 +56,10 @@ def _summary(path: Path) -> dict[str, str]:
 def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile:
     """Read a Polis export folder (see the module docstring)."""
     folder = Path(path)
-    if not (folder / COMMENTS).is_file():
+    if not present(folder / COMMENTS):
         raise InputError(f"not a Polis export folder: no {COMMENTS}", path=str(folder))
     votes_path, matrix_path = folder / VOTES, folder / MATRIX
-    if not votes_path.is_file() and not matrix_path.is_file():
+    if not present(votes_path) and not present(matrix_path):
         raise InputError(f"Polis export folder has neither {VOTES} nor {MATRIX}", path=str(folder))
 
     # comments
@@ -83,7 +83,8 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
             seed.append(cid)
     if not comments:
         raise InputError("no comments", path=str(cpath))
-    kept = {cid for cid, (_, _, mod) in comments.items() if mod >= 0 or keep_moderated_out}
+    blank = {cid for cid, (text, _, _) in comments.items() if not text.strip()}
+    kept = {cid for cid, (_, _, mod) in comments.items() if (mod >= 0 or keep_moderated_out) and cid not in blank}
 
     def known_comment(cid: str, *, path: Path, line: int, field: str) -> str:
         if cid not in comments:
@@ -145,7 +146,8 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
     judgments = [Judgment(pid, cid, vote) for (pid, cid), vote in final.items() if cid in kept]
 
     excluded = {
-        "moderated-out comments": len(comments) - len(kept),
+        "moderated-out comments": len(comments) - len(kept) - len(blank),
+        "blank comments": len(blank),
         "votes on excluded comments": len(final) - len(judgments),
         "superseded votes": superseded,
     }
@@ -161,7 +163,7 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
         "meta_marked": "is-meta" in columns,
         "seed_comments": seed,
     }
-    if (folder / SUMMARY).is_file():
+    if present(folder / SUMMARY):
         info["summary"] = _summary(folder / SUMMARY)
         info["topic"] = info["summary"].get("topic")
     return Profile.from_judgments(

@@ -7,9 +7,12 @@
   ``participant_id,statement_id,vote`` (−1, 0, 1), one per participant and statement; optional
   columns ``statement`` (the statement's text) and ``explanation``.
 * statements — ``statement_id,text[,author]``.
+* pairwise — ``participant_id,preferred,other`` (or All Our Ideas' vote export), see
+  :mod:`pnyx.io.pairwise`: kept in ``Profile.pairwise``.
 
-A single file is told apart by its header (``statement_id`` → judgments, ``text`` → opinions). A
-folder holds ``opinions.csv`` and/or ``judgments.csv``, and optionally ``statements.csv``; then
+A single file is told apart by its header (``statement_id`` → judgments, ``preferred,other`` →
+pairwise, ``text`` → opinions). A folder holds ``opinions.csv``, ``judgments.csv`` and/or
+``pairwise.csv``, and optionally ``statements.csv``; then
 opinions.csv lists the participants and statements.csv the statements, and judgments naming anyone
 or anything else are errors. Otherwise participants and statements come in order of first
 appearance, and a statement whose text is given nowhere takes its id as text (counted in
@@ -21,35 +24,48 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator
 
+import numpy as np
+
 from pnyx.data import InputError, Judgment, Participant, Profile, Scale, Statement
 from pnyx.io._common import csv_rows, natural_key, parse_judgment, require
+from pnyx.io.pairwise import PAIRWISE, Comparisons, is_pairwise, read_comparisons
 
 OPINIONS, JUDGMENTS, STATEMENTS = "opinions.csv", "judgments.csv", "statements.csv"
 Rows = Iterator[tuple[int, dict[str, str]]]
 
 
 def read_csv(path: str | Path) -> Profile:
-    """Read an opinions or judgments CSV file, or a folder of them (see the module docstring)."""
+    """Read an opinions, judgments or pairwise CSV file, or a folder of them (see the module docstring)."""
     path = Path(path)
     answers: dict[str, dict[str, str]] | None = None
     statements: dict[str, Statement] | None = None
+    comparisons: Comparisons | None = None
     empty = 0
+    judgments_file = None
     if path.is_dir():
-        files = [path / name for name in (OPINIONS, JUDGMENTS, STATEMENTS)]
-        if not files[0].is_file() and not files[1].is_file():
-            raise InputError(f"folder has neither {OPINIONS} nor {JUDGMENTS}", path=str(path))
+        files = [path / name for name in (OPINIONS, JUDGMENTS, STATEMENTS, PAIRWISE)]
+        if not files[0].is_file() and not files[1].is_file() and not files[3].is_file():
+            raise InputError(f"folder has none of {OPINIONS}, {JUDGMENTS} or {PAIRWISE}", path=str(path))
         if files[0].is_file():
             answers, empty = _opinions(files[0], *csv_rows(files[0], ["participant_id", "text"]))
         if files[2].is_file():
             statements = _statements(files[2], csv_rows(files[2], ["statement_id", "text"])[1])
+        if files[3].is_file():
+            comparisons = read_comparisons(files[3], *csv_rows(files[3], []), statements=statements and set(statements),
+                                           participants=answers and set(answers))
         judgments_file = files[1] if files[1].is_file() else None
     else:
-        columns, rows = csv_rows(path, ["participant_id"])
-        if "statement_id" in columns:
+        columns, rows = csv_rows(path, [])
+        if is_pairwise(columns):
+            comparisons = read_comparisons(path, columns, rows)
+        elif "participant_id" not in columns:
+            raise InputError("missing column (an opinions file has participant_id,text[,question]; a judgments file "
+                             "participant_id,statement_id,rating (or vote); a pairwise file participant_id,preferred,other)",
+                             path=str(path), line=1, field="participant_id")
+        elif "statement_id" in columns:
             judgments_file = path
         elif "text" in columns:
             answers, empty = _opinions(path, columns, rows)
-            judgments_file = None
         else:
             raise InputError("missing columns: an opinions file has participant_id,text[,question]; a judgments file has "
                              "participant_id,statement_id,rating (or vote)", path=str(path), line=1)
@@ -59,18 +75,33 @@ def read_csv(path: str | Path) -> Profile:
     texts: dict[str, str] = {}
     if judgments_file is not None:
         scale, judgments, texts = _judgments(judgments_file, answers, statements)
+    pairs = comparisons.rows if comparisons is not None else []
+    if comparisons is not None:
+        texts = {**comparisons.texts, **texts}
+    active = dict.fromkeys([*(j.participant for j in judgments), *(p for p, _, _ in pairs)])
     # participants in the order of their ids, answers in the order of the question ids: the profile, and so
     # the slate, do not depend on the order of the file's rows
-    participant_ids = sorted(dict.fromkeys([*(answers or {}), *(j.participant for j in judgments)]), key=natural_key)
+    participant_ids = dict.fromkeys(sorted((pid for pid in [*(answers or {}), *active] if pid in active or (answers or {}).get(pid)),
+                                           key=natural_key))
+    silent = len(answers or {}) - sum(1 for pid in (answers or {}) if pid in participant_ids)
+    if not participant_ids:
+        raise InputError("no participant with an answer, a judgment or a comparison", path=str(path))
     info: dict[str, Any] = {"format": "csv", "statements_without_text": 0}
+    if comparisons is not None:
+        info["pairwise_layout"] = comparisons.layout
     if statements is None:
-        order = dict.fromkeys(j.statement for j in judgments)
+        order = dict.fromkeys([*(j.statement for j in judgments), *(s for _, a, b in pairs for s in (a, b))])
         statements = {sid: Statement(sid, texts.get(sid, sid)) for sid in order}
         info["statements_without_text"] = len(order.keys() - texts.keys())
+    pidx = {pid: i for i, pid in enumerate(participant_ids)}
+    sidx = {sid: j for j, sid in enumerate(statements)}
+    excluded = {k: v for k, v in (("empty answers", empty), ("participants with no answers and no judgments", silent)) if v}
+    excluded.update(comparisons.excluded if comparisons is not None else {})
     return Profile.from_judgments(
         [Participant(pid, dict(sorted((answers or {}).get(pid, {}).items(), key=lambda qa: natural_key(qa[0]))))
          for pid in participant_ids], list(statements.values()), judgments,
-        scale, excluded={"empty answers": empty} if empty else {}, source=str(path), info=info,
+        scale, excluded=excluded, source=str(path), info=info,
+        pairwise=np.array([(pidx[p], sidx[a], sidx[b]) for p, a, b in pairs], dtype=np.int64).reshape(-1, 3),
     )
 
 

@@ -7,8 +7,11 @@ import dataclasses
 import enum
 import json
 import math
+import os
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import IO, Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -48,28 +51,47 @@ def to_jsonable(obj: Any) -> Any:
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 
-def write_json(obj: Any, path: str | Path) -> Path:
-    """Write ``obj`` as indented UTF-8 JSON (through :func:`to_jsonable`); returns the path."""
-    path = Path(path)
+@contextmanager
+def _replacing(path: Path, **open_args: Any) -> Iterator[IO[str]]:
+    """A text file written under a temporary name beside ``path`` and renamed over it when complete:
+    readers see the old file or the new one, never a part (an error or a kill leaves ``path`` as it was)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # as open() would create it (mkstemp makes 0600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", **open_args) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write ``obj`` as indented UTF-8 JSON (through :func:`to_jsonable`), atomically; returns the path."""
+    path = Path(path)
+    text = json.dumps(to_jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    with _replacing(path) as f:
+        f.write(text)
     return path
 
 
 def write_jsonl(rows: Iterable[Any], path: str | Path) -> Path:
-    """Write one JSON object per line (through :func:`to_jsonable`); returns the path."""
+    """Write one JSON object per line (through :func:`to_jsonable`), atomically; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
+    with _replacing(path) as f:
         f.writelines(json.dumps(to_jsonable(row), ensure_ascii=False) + "\n" for row in rows)
     return path
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], path: str | Path, fieldnames: Sequence[str]) -> Path:
-    """Write dict rows as CSV with the given columns (a key outside them is an error); returns the path."""
+    """Write dict rows as CSV with the given columns (a key outside them is an error), atomically; returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as f:
+    with _replacing(path, newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(fieldnames))
         writer.writeheader()
         for row in rows:
@@ -120,6 +142,8 @@ def write_profile(profile: Profile, path: str | Path) -> Path:
                 {"participant": profile.participants[i].id, "statement": profile.statements[j].id, "text": t}
                 for (i, j), t in sorted(profile.explanations.items())
             ],
+            "pairwise": [{"participant": profile.participants[i].id, "preferred": profile.statements[a].id,
+                          "other": profile.statements[b].id} for i, a, b in profile.pairwise.tolist()],
             "excluded": profile.excluded,
             "info": profile.info,
         },

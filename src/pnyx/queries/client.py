@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -210,6 +211,25 @@ def describe_failure(exc: BaseException, config: "LLMConfig") -> tuple[str, str]
         return "connection", (f"cannot reach {where} after {config.max_retries} retries ({_one_line(exc)}); "
                               "is the server running, and is PNYX_LLM_BASE_URL right?")
     return "error", f"the call to {where} failed: {type(exc).__name__}: {_one_line(exc)}"
+class EndpointUnreachable(InputError):
+    """The endpoint refused the connection or its host name does not resolve (no server there)."""
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """Why nothing listens at the endpoint (connection refused, unknown host), or None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, socket.gaierror):
+            return "unknown host"
+        text = str(seen)
+        if "Connection refused" in text or "[Errno 111]" in text:
+            return "connection refused"
+        if "Name or service not known" in text or "nodename nor servname" in text:
+            return "unknown host"
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -387,16 +407,25 @@ class ModelClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(cfg.max_retries + 1),
             wait=wait_random_exponential(multiplier=cfg.backoff, max=60),
-            retry=retry_if_exception(_retryable),
+            # nothing listening before any call succeeded: a wrong URL or a server not started, not a hiccup
+            retry=retry_if_exception(lambda e: _retryable(e) and not (self.usage["calls"] == 0 and _unreachable(e))),
             before_sleep=self._count_retry,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                if request.endpoint == "chat":
-                    response = await api.chat.completions.create(model=request.model, messages=request.input, **request.params)
-                else:
-                    response = await api.completions.create(model=request.model, prompt=request.input, **request.params)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    if request.endpoint == "chat":
+                        response = await api.chat.completions.create(model=request.model, messages=request.input,
+                                                                     **request.params)
+                    else:
+                        response = await api.completions.create(model=request.model, prompt=request.input, **request.params)
+        except openai.APIConnectionError as exc:
+            why = _unreachable(exc)
+            if why is None:
+                raise
+            raise EndpointUnreachable(f"cannot reach the LLM endpoint {cfg.base_url} ({why}): start the server or "
+                                      "fix PNYX_LLM_BASE_URL", field="base_url") from None
         return response.model_dump(mode="json")
 
     def _count_retry(self, _state: Any) -> None:

