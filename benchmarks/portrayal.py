@@ -35,13 +35,14 @@ import numpy as np
 
 from pnyx.evaluate.portrayal import group_representatives, held_out, split_participants, top_by_agree_count
 from pnyx.io import load
+from pnyx.process import PoolPolicy, eligible_columns
 from pnyx.queries import get_discriminative
 from pnyx.rules import compute
 from pnyx.rules.gsc import _top, distinctive_support, round_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 POLIS = REPO.parent / "shared" / "data" / "polis"
-BEFORE, DEFAULT = "gsc, lowest (before)", "gsc, distinctive (default)"
+BEFORE, DEFAULT = "gsc, lowest (before)", "gsc, least-served (default)"
 BASELINES = ("top-k by agree count", "group reps: agree-rate difference, round-robin",
              "group reps: Polis repness, proportional seats")
 
@@ -93,9 +94,6 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tol
 
 
 VARIANTS = {"variant: coverage, then distinctive": {"criterion": "coverage"},
-            "variant: coverage, tolerance 0.25": {"criterion": "coverage", "tolerance": 0.25},
-            "variant: least served, then distinctive": {"criterion": "least served"},
-            "variant: least served, tolerance 0.25": {"criterion": "least served", "tolerance": 0.25},
             "variant: majority agrees, then distinctive": {"criterion": "majority agrees"},
             "variant: distinctive, participants by lowest row": {"criterion": "distinctive",
                                                                  "participants": "lowest row"}}
@@ -107,12 +105,13 @@ def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: l
     def gsc(**params) -> list[int]:
         return [pool[c] for c in compute("gsc", U[:, pool], k, **params).slate]
 
-    out = {BEFORE: gsc(tiebreak="lowest"), DEFAULT: gsc(tiebreak="distinctive")}
+    out = {BEFORE: gsc(tiebreak="lowest"), DEFAULT: gsc(), "gsc, distinctive": gsc(tiebreak="distinctive")}
     for tol in tolerances:
-        out[f"gsc, distinctive, tolerance {tol:g}"] = gsc(tiebreak="distinctive", tolerance=tol)
+        out[f"gsc, least-served, tolerance {tol:g}"] = gsc(tolerance=tol)
     if variants:
-        replica = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, criterion="distinctive")]
-        assert replica == out[DEFAULT], "the experiment's GSC rounds differ from pnyx.rules' gsc"
+        for criterion, name in (("least served", DEFAULT), ("distinctive", "gsc, distinctive")):
+            replica = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, criterion=criterion)]
+            assert replica == out[name], f"the experiment's GSC rounds differ from pnyx.rules' gsc ({criterion})"
         for name, params in VARIANTS.items():
             out[name] = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **params)]
     out[BASELINES[0]] = top_by_agree_count(votes_train, k, pool=pool)
@@ -125,8 +124,6 @@ def evaluate(folder: Path, seeds: int, ks: list[int], backend: str, tolerances: 
              variants: bool = True) -> tuple[dict, dict]:
     """{(k, method): [HeldOut per seed]} and facts about the conversation."""
     profile = load(folder)
-    meta = set(profile.info.get("meta_comments") or [])
-    pool = [j for j, s in enumerate(profile.statements) if s.id not in meta]
     votes = profile.observed_values()
     results: dict[tuple[int, str], list] = {}
     seconds = 0.0
@@ -138,10 +135,15 @@ def evaluate(folder: Path, seeds: int, ks: list[int], backend: str, tolerances: 
         seconds += time.perf_counter() - t0
         groups = part.groups()
         for k in ks:
+            # the statements the process lets compete: no meta (marked or the moderator's demographic
+            # questions), none with fewer observed approvals than the minimum support
+            eligible, report = eligible_columns(part, k, PoolPolicy())
+            pool = np.flatnonzero(eligible).tolist()
+            left_out = {why: len(ids) for why, ids in report.excluded.items()}
             for name, slate in slates(votes[train], U, groups, k, pool, tolerances, variants).items():
                 assert len(slate) == k == len(set(slate)), (name, slate)
                 results.setdefault((k, name), []).append(held_out(votes[train], votes[test], slate, k, pool=pool))
-    facts = {"n": profile.n, "m": len(pool), "meta": len(meta), "held_out": int(round(0.2 * profile.n)),
+    facts = {"n": profile.n, "m": profile.m, "left_out": left_out, "held_out": int(round(0.2 * profile.n)),
              "impute_seconds": seconds / seeds}
     return results, facts
 
@@ -152,7 +154,7 @@ def _ms(values: list[float], scale: float = 1.0, digits: int = 3) -> str:
 
 
 def table(name: str, results: dict, facts: dict, ks: list[int]) -> str:
-    meta = f" ({facts['meta']} meta left out)" if facts["meta"] else ""
+    meta = "".join(f"; {n} left out ({why}, last k)" for why, n in facts["left_out"].items())
     lines = [f"**{name}** — {facts['n']} participants ({facts['held_out']} held out per seed), {facts['m']} statements"
              f"{meta}; imputation {facts['impute_seconds']:.1f} s "
              "per seed", "",

@@ -8,7 +8,7 @@
 >>> reg["borda"]
 Traceback (most recent call last):
     ...
-pnyx.registry.UnknownNameError: unknown rule 'borda'; known: plurality
+pnyx.registry.UnknownNameError: field 'rule': unknown rule 'borda'; known: plurality
 """
 
 from __future__ import annotations
@@ -82,7 +82,8 @@ class Registry(Mapping[str, T], Generic[T]):
             return self._items[name]
         except KeyError:
             hint = "".join(f"; {m!r} unavailable ({why})" for m, why in self.unavailable.items())
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items))}{hint}") from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._items))}{hint}",
+                                   field=self.kind) from None
 
     def __contains__(self, name: object) -> bool:
         if name not in self._items:
