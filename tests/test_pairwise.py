@@ -105,7 +105,8 @@ def test_pairwise_csv_and_all_our_ideas_layouts(tmp_path):
     (tmp_path / "votes.csv").write_text(aoi)
     q = load(tmp_path / "votes.csv")
     assert [s.text for s in q.statements] == ["More parks", "Fewer cars", "Free buses"]
-    assert q.pairwise.tolist() == [[0, 0, 1], [1, 2, 1]]
+    assert q.participant_ids == ["s8", "s9"]  # in id order, as every reader gives them
+    assert q.pairwise.tolist() == [[1, 0, 1], [0, 2, 1]]
     assert q.excluded == {"comparisons without a loser": 1, "comparisons marked not valid": 1}
 
     folder = tmp_path / "f"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pnyx.data import InputError
+
 from pnyx.io import load
 from pnyx.queries import get_discriminative, get_generative
 from pnyx.queries.cache import Cache
@@ -103,9 +105,9 @@ def test_rating_failures_name_the_pair_the_cause_and_the_fix(llm_server, llm_pro
     message = str(info.value)
     assert "\n" not in message and "participant 'p2', statement 's1'" in message
     assert "1 of 1 rating requests failed (bad_request: 1)" in message and "logprobs are not supported" in message
-    # nothing listens on port 9 (no retries here, to keep the test fast)
+    # nothing listens on port 9: one line at once, before any retry
     rater = get_discriminative("llm", base_url="http://127.0.0.1:9/v1", model="m", max_retries=0)
-    with pytest.raises(ModelError, match=r"connection: 1\).*cannot reach 'm' at http://127\.0\.0\.1:9/v1.*PNYX_LLM_BASE_URL"):
+    with pytest.raises(InputError, match=r"cannot reach the LLM endpoint http://127\.0\.0\.1:9/v1.*PNYX_LLM_BASE_URL"):
         rater.predict(opinions_profile, participants=[0], statements=[1])
 
 
