@@ -87,13 +87,14 @@ def test_a_failed_request_is_a_skipped_candidate_and_all_failing_is_one_line(llm
 
 
 def test_a_context_named_in_a_400_is_learned_and_the_prompt_fitted_again(llm_server, llm_proxy, chatbot10):
-    proxy = llm_proxy(fail=(400,), fail_message="This model's maximum context length is 700 tokens. However, you "
+    proxy = llm_proxy(fail=(400,), fail_message="This model's maximum context length is 512 tokens. However, you "
                                                 "requested 3900 tokens (3772 in the messages, 128 in the completion).")
     gen = generator(proxy.base_url, llm_server.model, max_tokens=8)
     (candidate,) = gen.generate(chatbot10, [0, 1, 2], size_target=2, seed=0)
     fit = candidate.provenance["fit"]
-    assert (fit["context_window"], fit["context_source"]) == (700, "server error")
-    assert fit["budget"] == 700 - 8 - gen.config.context_margin and fit["tokens"] <= fit["budget"]
+    assert (fit["context_window"], fit["context_source"]) == (512, "server error")
+    assert fit["budget"] == 512 - 8 - gen.config.context_margin and fit["tokens"] <= fit["budget"]
+    assert gen.client.usage["prompt_tokens"] <= 512 - 8
     assert proxy.received == 2 and proxy.forwarded == 1 and gen.info["skipped"] == {}
 
 
@@ -114,14 +115,14 @@ def test_rating_failures_name_the_pair_the_cause_and_the_fix(llm_server, llm_pro
 def test_summaries_stand_for_participants_and_are_cached(llm_server, llm_proxy, opinions_profile):
     proxy = llm_proxy()
     cache = Cache()
-    gen = generator(proxy.base_url, llm_server.model, max_tokens=16, summarise="always", summary_words=12, cache=cache)
+    gen = generator(proxy.base_url, llm_server.model, max_tokens=16, summarise="always", summary_words=8, cache=cache)
     (candidate,) = gen.generate(opinions_profile, [0, 1, 2, 3], size_target=2, seed=0)
     fit = candidate.provenance["fit"]
     assert fit["summarised"] == fit["included"] == opinions_profile.participant_ids
     prompt = candidate.provenance["prompt"]
     assert prompt.count("Summary of their opinions:") == 4 and "Answer to q1" not in prompt
     assert gen.info["summaries"] == 4 and proxy.forwarded == 5  # four summaries, one statement
-    again = generator(proxy.base_url, llm_server.model, max_tokens=16, summarise="always", summary_words=12, cache=cache)
+    again = generator(proxy.base_url, llm_server.model, max_tokens=16, summarise="always", summary_words=8, cache=cache)
     assert [c.text for c in again.generate(opinions_profile, [0, 1, 2, 3], size_target=2, seed=0)] == [candidate.text]
     assert proxy.forwarded == 5 and again.client.usage["cached"] == 5
     json.dumps(candidate.provenance)  # JSON-ready

@@ -25,7 +25,7 @@ def test_the_100_participants_fit_a_4096_token_context(chatbot):
     assert chatbot.n == 100
     budget = DEFAULT_CONTEXT_WINDOW - 256 - 64  # the generator's default completion and margin
     estimate = TokenEstimate()
-    whole, unfitted = generation_prompt(chatbot, range(100), size_target=20)
+    _, unfitted = generation_prompt(chatbot, range(100), size_target=20)
     assert unfitted.tokens > 40 * budget  # the paper's prompt for everyone would need a 32k-token model many times over
     messages, fit = generation_prompt(chatbot, range(100), budget=budget, estimate=estimate, size_target=20, seed=1)
     prompt = "".join(m["content"] for m in messages)
@@ -98,7 +98,7 @@ def test_a_block_is_cut_to_its_length(chatbot):
 def test_rating_prompts_fit_their_budget(chatbot):
     longest = max(range(chatbot.n), key=lambda i: len(chatbot.participants[i].text()))
     estimate = TokenEstimate()
-    whole, cut = rating_prompt(chatbot, longest, 0)
+    _, cut = rating_prompt(chatbot, longest, 0)
     assert not cut
     for budget in (3000, 1000, 300):
         messages, cut = rating_prompt(chatbot, longest, 0, budget=budget, estimate=estimate)

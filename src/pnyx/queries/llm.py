@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -107,7 +107,6 @@ def expected_rating(response: dict[str, Any]) -> tuple[float, float, str]:
     return math.nan, math.nan, "none"
 
 
-
 class _Fitting:
     """What a backend needs to fit its prompts to the model: the context window (asked once), the
     prompt budget (context − completion − margin) and a token estimate calibrated on the server's
@@ -128,9 +127,10 @@ class _Fitting:
                 "PNYX_LLM_CONTEXT to the server's context size (llama.cpp: --ctx-size) or lower max_tokens")
         return budget
 
-    def estimate(self, sample: str) -> TokenEstimate:
-        """The token estimate, calibrated on ``sample`` the first time it is asked for."""
+    def estimate(self, sample: Callable[[], str]) -> TokenEstimate:
+        """The token estimate, calibrated on the text ``sample()`` the first time it is asked for."""
         if self._estimate is None:
+            sample = sample()
             counted = self.client.count_tokens(sample) if sample else None
             self._estimate = (TokenEstimate(0.9 * len(sample) / counted) if counted
                               else TokenEstimate(self.client.config.chars_per_token))
@@ -169,8 +169,9 @@ def _run_refitting(fitting: _Fitting, build, n: int, progress: bool) -> tuple[li
     if limits and min(limits) < fitting.client.context_window().tokens:
         fitting.client.learn_context(min(limits))
         again = [a for a, r in enumerate(responses) if isinstance(r, Exception)]
-        for a, request, response in zip(again, build(again), fitting.client.run_many(build(again), progress=progress,
-                                                                                         return_exceptions=True)):
+        retried = build(again)
+        for a, request, response in zip(again, retried, fitting.client.run_many(retried, progress=progress,
+                                                                                return_exceptions=True)):
             requests[a], responses[a] = request, response
     return requests, responses
 
@@ -213,7 +214,7 @@ class LLMBackend(DiscriminativeBackend):
     def _request(self, profile: Profile, i: int, j: int) -> tuple[ModelRequest, bool]:
         cfg = self.config
         budget = self.fitting.budget(self.max_tokens)
-        estimate = self.fitting.estimate(rating_messages(profile, i, j, max_judgments=self.max_judgments)[-1]["content"])
+        estimate = self.fitting.estimate(lambda: rating_messages(profile, i, j, max_judgments=self.max_judgments)[-1]["content"])
         messages, cut = rating_prompt(profile, i, j, budget=budget, estimate=estimate, max_judgments=self.max_judgments)
         if estimate.tokens(messages[-1]["content"]) > budget // 2:  # near the limit: ask the server's tokenizer
             room = budget
@@ -356,7 +357,7 @@ class LLMGenerator(GenerativeBackend):
         self.info: dict[str, Any] = {"requests": 0, "candidates": 0, "summaries": 0, "skipped": {}, "errors": []}
         """Over this generator's life: requests made, candidates returned, participant summaries used,
         requests ``skipped`` by cause (a failed call's cause from :func:`describe_failure`, ``refusal``,
-        ``empty``, ``duplicate``) and the first few error messages."""
+        ``empty``, ``duplicate``), the first few error messages, and the context window used."""
 
     # -- the ensemble ---------------------------------------------------------------------------
     def _features(self, profile: Profile, members: np.ndarray) -> tuple[np.ndarray, str]:
@@ -402,7 +403,7 @@ class LLMGenerator(GenerativeBackend):
         cfg, words = self.config, self.summary_words
         max_tokens = 2 * words + 16
         budget = self.fitting.budget(max_tokens)
-        estimate = self.fitting.estimate(summary_prompt(profile, int(members[0]), words=words)[-1]["content"]) if len(members) else None
+        estimate = self.fitting.estimate(lambda: summary_prompt(profile, int(members[0]), words=words)[-1]["content"])
         requests = []
         for i in members:
             messages = summary_prompt(profile, int(i), words=words, budget=budget, estimate=estimate)
@@ -425,7 +426,7 @@ class LLMGenerator(GenerativeBackend):
         its tokens checked by the server's tokenizer where there is one (and fitted again if over)."""
         budget = self.fitting.budget(max_tokens)
         kw = dict(size_target=size_target, word_budget=word_budget, min_tokens=self.min_participant_tokens, seed=seed)
-        estimate = self.fitting.estimate(generation_prompt(profile, members[:1], **kw)[0][-1]["content"])
+        estimate = self.fitting.estimate(lambda: generation_prompt(profile, members[:1], **kw)[0][-1]["content"])
         room = budget
         for _ in range(REFITS):
             messages, fit = generation_prompt(profile, members, budget=room, estimate=estimate, summaries=summaries, **kw)
@@ -530,6 +531,7 @@ class LLMGenerator(GenerativeBackend):
                 provenance |= {"centre": profile.participants[group["centre"]].id, "similarity": group["similarity"]}
             candidates.append(Candidate(text=text, generator=self.name, provenance=provenance))
         self.info["candidates"] += len(candidates)
+        self.info |= self.fitting.context
         if not candidates:
             failures = [r for r in responses if isinstance(r, Exception)]
             causes = Counter(describe_failure(r, cfg)[0] if isinstance(r, Exception)
