@@ -313,7 +313,7 @@ def serve(
     else:
         print("organiser link: printed at first start (`pnyx serve --new-admin-link` makes a new one)", flush=True)
     print(f"serving on http://{shown}:{port}/ (database {database.url.split('@')[-1]})", flush=True)
-    uvicorn.run(create_app(db), host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+    uvicorn.run(create_app(db), host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
 
 
 @app.command("export")

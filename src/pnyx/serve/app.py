@@ -277,6 +277,7 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
         joblist = s.scalars(select(Job).where(Job.consultation_id == c.id).order_by(Job.id.desc()).limit(10)).all()
         slates = {r.id: json.loads(r.slate_json) for r in runs}
         return admin_context(s, request, c=c, stats=service.stats(s, c), queue=service.moderation_queue(s, c),
+                             backends=jobs_mod.BACKENDS,
                              runs=runs, slates=slates, jobs=joblist, validation=service.validation_summary(s, c),
                              **extra)
 
@@ -398,7 +399,15 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
         return f"statement {st.sid} {st.status}"
 
     def do_job(s, c, form, files, request):
-        job = jobs_mod.enqueue(s, c, str(form.get("kind", "")))
+        kind = str(form.get("kind", ""))
+        params = {}
+        if kind == "process":
+            from pnyx.queries import DISCRIMINATIVE
+
+            backend = str(form.get("backend") or "offline")
+            DISCRIMINATIVE[backend]  # an unknown name: UnknownNameError, an InputError listing the known ones
+            params = {"backend": backend, "accuracy": bool(form.get("accuracy"))}
+        job = jobs_mod.enqueue(s, c, kind, params)
         return f"job {job.id} queued"
 
     def do_publish(s, c, form, files, request):

@@ -29,6 +29,8 @@ from pnyx.serve.db import Database
 from pnyx.serve.models import Consultation, Job, now
 
 KINDS = ("generate", "process")
+BACKENDS = ("offline", "cf", "text", "hybrid", "llm")
+"""The discriminative backends offered on the dashboard (any registered name is accepted)."""
 
 
 def run_process(profile, k: int, **options: Any):
@@ -173,7 +175,8 @@ class JobRunner:
         if not profile.observed.any():
             raise service.InputError("no judgments yet")
         run = run_process(profile, k, backend=params.get("backend", "offline"), budget=budget, seed=seed,
-                          cache=Cache(self.cache_path(cid)), progress=progress)
+                          cache=Cache(self.cache_path(cid)), measure_accuracy=params.get("accuracy", True),
+                          progress=progress)
         progress("report", 0, 1)
         with tempfile.TemporaryDirectory() as tmp:
             write_outputs(run, tmp, title=question)
