@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 
-from conftest import SCREENSHOTS
+from serving import SCREENSHOTS
 
 SEEDS = ("comment-id,comment-body\n1,The city should build protected bike lanes on main roads\n"
          "2,Bus fares should be cut for students and seniors\n3,Every neighbourhood needs a park within walking distance\n"

@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from conftest import Client, invite_links, new_consultation, organiser, wait_for_job
+from serving import Client, invite_links, new_consultation, organiser, wait_for_job
 
 SEEDS = [f"Seed statement number {n} about transport, parks and housing" for n in range(1, 41)]
 

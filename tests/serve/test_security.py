@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from conftest import Client, invite_links, new_consultation, organiser, wait_for_job
+from serving import Client, invite_links, new_consultation, organiser, wait_for_job
 
 SEEDS = ["More protected bike lanes", "Cheaper bus fares", "More parks and trees", "Longer library hours"]
 XSS = "<script>alert('pwned')</script><img src=x onerror=alert(2)> buses matter to me and to my whole street"

@@ -66,10 +66,14 @@ class JobRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
+    def requeue_interrupted(self) -> int:
+        """Queue again the jobs left ``running`` by a server that stopped (killed) during them."""
         with self.db.write() as s:
-            s.execute(update(Job).where(Job.status == "running")
-                      .values(status="queued", progress="resumed after a restart"))
+            return s.execute(update(Job).where(Job.status == "running")
+                             .values(status="queued", progress="resumed after a restart")).rowcount
+
+    def start(self) -> None:
+        self.requeue_interrupted()
         self._thread = threading.Thread(target=self._loop, name="pnyx-jobs", daemon=True)
         self._thread.start()
 

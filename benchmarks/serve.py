@@ -1,0 +1,244 @@
+"""Load test of ``pnyx serve`` over loopback: simulated participants join, write, and judge concurrently.
+
+Each of ``--participants`` (200) simulated participants opens their invite link, writes one opinion and
+casts ``--judgments`` (30) judgments, one POST per judgment, on the statements the server's chooser offers
+(``GET /me/batch``, 5 at a time), all participants at once. The server is ``pnyx serve`` in its own
+process (SQLite file, then a PostgreSQL server started from Debian's package). After the load, the
+database is read directly: every acknowledged submission must be there (lost = 0) and none twice.
+
+The same load is then run with a SIGKILL of the server in the middle (when half the judgments are
+acknowledged) and an immediate restart; clients retry what was not acknowledged, as a browser would.
+
+Baseline, same run: the same concurrency fetching ``/`` (a page that touches no database) — the HTTP
+stack's own ceiling on this machine. Bounded: fixed counts, loopback only, a deadline per scenario.
+
+    PYTHONPATH=src .venv/bin/python benchmarks/serve.py [--participants 200] [--judgments 30] [--no-postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests" / "serve")]
+
+from pgcluster import pg_cluster  # noqa: E402
+from serving import LiveServer  # noqa: E402
+
+from pnyx.serve import service  # noqa: E402
+from pnyx.serve.db import Database  # noqa: E402
+from pnyx.serve.models import Judgment, Participant, Statement  # noqa: E402
+
+SEEDS = 60
+
+
+@dataclass
+class Outcome:
+    acked: dict[int, dict[str, float]] = field(default_factory=dict)
+    """participant number → statement id → value acknowledged."""
+    opinions: set[int] = field(default_factory=set)
+    latencies: list[float] = field(default_factory=list)
+    """Seconds per judgment POST (the successful attempt)."""
+    first: float = float("inf")
+    last: float = 0.0
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def prepare(url: str, n: int) -> tuple[int, list[str]]:
+    db = Database(url)
+    with db.write() as s:
+        c = service.create_consultation(s, question="How should the city spend its budget?", k=5,
+                                        moderation="permissive", max_chars=300)
+        service.add_statements(s, c, [f"Seed statement {j}: the city should fund project number {j}"
+                                      for j in range(1, SEEDS + 1)])
+        tokens = [token for _, token in service.create_invites(s, c, n)]
+        cid = c.id
+    db.dispose()
+    return cid, tokens
+
+
+async def _retrying(outcome: Outcome, deadline: float, send):
+    """``await send()`` until it returns a 2xx/3xx response (the server may be down for a restart)."""
+    while True:
+        try:
+            r = await send()
+            if r.status_code < 400:
+                return r
+            outcome.errors.append(f"{r.status_code}: {r.text[:120]}")
+            if r.status_code < 500:
+                raise RuntimeError(outcome.errors[-1])
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError("deadline passed")
+        outcome.retries += 1
+        await asyncio.sleep(0.2)
+
+
+async def participant(base: str, token: str, judgments: int, outcome: Outcome, deadline: float, a: int) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30, follow_redirects=True) as c:
+        page = await _retrying(outcome, deadline, lambda: c.get(f"/i/{token}"))
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
+        number = int(re.search(r"participant (\d+)\.", page.text).group(1))
+        mine = outcome.acked.setdefault(number, {})
+        head = {"Accept": "application/json", "X-CSRF-Token": csrf}
+        await _retrying(outcome, deadline, lambda: c.post("/me/opinion", headers=head, data={
+            "opinion": f"Participant {number} thinks the budget should go to buses and parks, reason {a}."}))
+        outcome.opinions.add(number)
+        while len(mine) < judgments:
+            batch = await _retrying(outcome, deadline, lambda: c.get("/me/batch"))
+            sids = [s for s in dict.fromkeys(re.findall(r'name="j-(\d+)"', batch.text)) if s not in mine]
+            if not sids:
+                break
+            for sid in sids[: judgments - len(mine)]:
+                value = (int(sid) * 7 + number) % 5
+                t0 = time.monotonic()
+                r = await _retrying(outcome, deadline, lambda: c.post("/me/judgments", headers=head,
+                                                                       data={f"j-{sid}": str(value)}))
+                t1 = time.monotonic()
+                if r.json() != {"saved": 1}:
+                    raise RuntimeError(f"unexpected answer {r.text[:100]}")
+                mine[sid] = float(value)  # acknowledged: committed by the server
+                outcome.latencies.append(t1 - t0)
+                outcome.first, outcome.last = min(outcome.first, t0), max(outcome.last, t1)
+
+
+async def load(base: str, tokens: list[str], judgments: int, seconds: float, kill=None) -> Outcome:
+    outcome = Outcome()
+    deadline = time.monotonic() + seconds
+    tasks = [asyncio.create_task(participant(base, t, judgments, outcome, deadline, a)) for a, t in enumerate(tokens)]
+    if kill is not None:
+        tasks.append(asyncio.create_task(kill(outcome)))
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    outcome.errors += [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
+    return outcome
+
+
+async def baseline(base: str, n: int, requests: int) -> tuple[float, list[float]]:
+    lat: list[float] = []
+
+    async def one():
+        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
+            for _ in range(requests):
+                t0 = time.monotonic()
+                (await c.get("/")).raise_for_status()
+                lat.append(time.monotonic() - t0)
+
+    t0 = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(n)))
+    return len(lat) / (time.monotonic() - t0), lat
+
+
+def verify(url: str, cid: int, outcome: Outcome) -> dict[str, int]:
+    """Read the database directly: acknowledged submissions missing (lost) or stored twice (duplicated)."""
+    from sqlalchemy import func, select
+
+    db = Database(url, migrate=False)
+    with db.read() as s:
+        rows = s.execute(select(Participant.number, Statement.sid, Judgment.value)
+                         .join(Participant, Participant.id == Judgment.participant_id)
+                         .join(Statement, Statement.id == Judgment.statement_id)
+                         .where(Judgment.consultation_id == cid, Statement.source == "seed")).all()
+        authored = s.execute(select(Participant.number, func.count(Statement.id))
+                             .join(Statement, Statement.author_id == Participant.id)
+                             .where(Participant.consultation_id == cid).group_by(Participant.number)).all()
+    db.dispose()
+    stored: dict[tuple[int, str], list[float]] = {}
+    for number, sid, value in rows:
+        stored.setdefault((number, sid), []).append(value)
+    opinions = dict(authored)
+    acked = [(n, sid, v) for n, m in outcome.acked.items() for sid, v in m.items()]
+    return {
+        "acked": len(acked),
+        "lost": sum(stored.get((n, sid), [None])[-1] != v for n, sid, v in acked),
+        "duplicated": sum(len(v) - 1 for v in stored.values()) + sum(max(0, c - 1) for c in opinions.values()),
+        "opinions_acked": len(outcome.opinions),
+        "opinions_lost": sum(n not in opinions for n in outcome.opinions),
+        "stored": len(stored),
+    }
+
+
+def scenario(name: str, url: str, folder: Path, args, *, kill: bool) -> dict:
+    cid, tokens = prepare(url, args.participants)
+    server = LiveServer(url, folder).start()
+    killed = {}
+
+    async def killer(outcome: Outcome):
+        target = args.participants * args.judgments // 2
+        while sum(map(len, outcome.acked.values())) < target:
+            await asyncio.sleep(0.01)
+        t0 = time.monotonic()
+        server.kill()
+        killed["at"] = sum(map(len, outcome.acked.values()))
+        await asyncio.to_thread(server.start)
+        killed["down"] = time.monotonic() - t0
+
+    try:
+        base_rate, base_lat = (asyncio.run(baseline(server.base, args.participants, 10)) if not kill
+                               else (None, []))
+        outcome = asyncio.run(load(server.base, tokens, args.judgments, args.seconds, killer if kill else None))
+    finally:
+        server.stop()
+    checked = verify(url, cid, outcome)
+    lat = np.asarray(outcome.latencies) * 1000
+    elapsed = outcome.last - outcome.first
+    return {"name": name, "kill": kill, **checked, "errors": outcome.errors, "retries": outcome.retries,
+            "rate": len(lat) / elapsed if elapsed > 0 else 0.0, "p50": float(np.percentile(lat, 50)) if len(lat) else 0,
+            "p99": float(np.percentile(lat, 99)) if len(lat) else 0, "elapsed": elapsed, **killed,
+            "baseline_rate": base_rate, "baseline_p50": float(np.percentile(base_lat, 50) * 1000) if base_lat else None,
+            "baseline_p99": float(np.percentile(base_lat, 99) * 1000) if base_lat else None}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--participants", type=int, default=200)
+    ap.add_argument("--judgments", type=int, default=30)
+    ap.add_argument("--seconds", type=float, default=240, help="deadline per scenario")
+    ap.add_argument("--no-postgres", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for kill in (False, True):
+            folder = Path(tmp) / f"sqlite-{kill}"
+            folder.mkdir()
+            rows.append(scenario("SQLite (WAL)", str(folder / "pnyx.db"), folder, args, kill=kill))
+        if not args.no_postgres:
+            with pg_cluster() as cluster:
+                for kill in (False, True):
+                    folder = Path(tmp) / f"pg-{kill}"
+                    folder.mkdir()
+                    rows.append(scenario("PostgreSQL", cluster.new_database(), folder, args, kill=kill))
+    print(f"{args.participants} participants × (join, 1 opinion, {args.judgments} judgments, one POST each), all at "
+          f"once over loopback · {platform.machine()} · Python {platform.python_version()}\n")
+    print("| database | SIGKILL mid-load | judgments acknowledged | lost | duplicated | opinions lost | "
+          "judgments/s | p50 ms | p99 ms | client retries |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        kill = f"yes (at {r['at']}, down {r['down']:.1f} s)" if r["kill"] else "no"
+        print(f"| {r['name']} | {kill} | {r['acked']} | {r['lost']} | {r['duplicated']} | {r['opinions_lost']} | "
+              f"{r['rate']:.0f} | {r['p50']:.0f} | {r['p99']:.0f} | {r['retries']} |")
+    print("\nbaseline, same concurrency, GET / (no database):\n")
+    print("| server | requests/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|")
+    for r in rows:
+        if r["baseline_rate"] is not None:
+            print(f"| {r['name']} | {r['baseline_rate']:.0f} | {r['baseline_p50']:.0f} | {r['baseline_p99']:.0f} |")
+    problems = [e for r in rows for e in r["errors"]]
+    if problems:
+        print(f"\n{len(problems)} client errors, first: {problems[:3]}")
+
+
+if __name__ == "__main__":
+    main()
