@@ -150,7 +150,7 @@ def verify(url: str, cid: int, outcome: Outcome) -> dict[str, int]:
         rows = s.execute(select(Participant.number, Statement.sid, Judgment.value)
                          .join(Participant, Participant.id == Judgment.participant_id)
                          .join(Statement, Statement.id == Judgment.statement_id)
-                         .where(Judgment.consultation_id == cid, Statement.source == "seed")).all()
+                         .where(Judgment.consultation_id == cid)).all()
         authored = s.execute(select(Participant.number, func.count(Statement.id))
                              .join(Statement, Statement.author_id == Participant.id)
                              .where(Participant.consultation_id == cid).group_by(Participant.number)).all()

@@ -235,3 +235,48 @@ def test_validation_summary_is_evaluate_slate_on_the_validation_judgments(db):
     assert summary.to_dict() == direct.to_dict()
     assert summary.n == 4 and summary.total == 4 + 3 + 4 + 2
     assert mine.mine["id"] == "1" and mine.mine["observed"] and [x["supporters"] for x in mine.slate] == [2, 2]
+
+
+def test_open_link_with_xid_recognises_returning_people_and_schedules_close(db):
+    from datetime import timedelta
+
+    with db.write() as s:
+        c = service.create_consultation(s, question="q", writing_closes=(service.now() - timedelta(minutes=1))
+                                        .isoformat(timespec="minutes"))
+        token = service.set_open_link(s, c)
+        cid = c.id
+    with db.write() as s:
+        first = service.join_open(s, token, "alice@example.org")
+        again = service.join_open(s, token, "alice@example.org")
+        anon = service.join_open(s, token)
+        assert service.join_open(s, "wrong-token") is None
+        assert first.id == again.id and anon.id != first.id and anon.number == first.number + 1
+        with pytest.raises(InputError, match="writing is closed"):
+            service.submit_opinion(s, first, "Too late for this one, sadly")
+    with db.write() as s:
+        newer = service.set_open_link(s, s.get(Consultation, cid))
+    with db.write() as s:
+        assert service.join_open(s, token) is None and service.join_open(s, newer) is not None
+
+
+def test_cli_export_and_delete_participant(db, db_url, tmp_path):
+    from typer.testing import CliRunner
+
+    from pnyx.cli import app
+
+    cid, people = _consultation(db, scale="vote", moderation="permissive")
+    _fill(db, cid, people)
+    runner = CliRunner()
+    out = runner.invoke(app, ["export", db_url, str(cid), str(tmp_path / "exp")])
+    assert out.exit_code == 0, out.output
+    assert load(tmp_path / "exp" / "polis").n == 4
+    out = runner.invoke(app, ["delete-participant", db_url, str(cid), "2"])
+    assert out.exit_code == 0 and "deleted participant 2" in out.output
+    runner.invoke(app, ["export", db_url, str(cid), str(tmp_path / "exp2")])
+    assert "2" not in load(tmp_path / "exp2" / "polis").participant_ids
+    for args, message in ((["delete-participant", db_url, str(cid), "2"], "no participant 2"),
+                          (["export", db_url, "99", str(tmp_path / "x")], "no consultation"),
+                          (["export", "mysql://x/y", "1", str(tmp_path / "x")], "unsupported database URL")):
+        out = runner.invoke(app, args)
+        assert out.exit_code == 2 and message in out.output, out.output
+        assert "Traceback" not in out.output

@@ -135,8 +135,7 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
         return row
 
     def participant_of(s, request: Request) -> Participant:
-        row = service.session_of(s, request.cookies.get(PARTICIPANT_COOKIE))
-        p = None if row is None or row.participant_id is None else s.get(Participant, row.participant_id)
+        p = service.participant_of_session(s, request.cookies.get(PARTICIPANT_COOKIE))
         if p is None:
             raise HTTPException(403, "open your invite link first")
         return p

@@ -95,6 +95,14 @@ def session_of(s: Session, cookie: str | None) -> WebSession | None:
     return None if not cookie else s.get(WebSession, digest(cookie))
 
 
+def participant_of_session(s: Session, cookie: str | None) -> Participant | None:
+    """The participant whose session ``cookie`` is (one query)."""
+    if not cookie:
+        return None
+    return s.scalar(select(Participant).join(WebSession, WebSession.participant_id == Participant.id)
+                    .where(WebSession.token_hash == digest(cookie)))
+
+
 # -- consultations ------------------------------------------------------------------------------------
 def _int(value: Any, name: str, lo: int, hi: int | None = None, *, optional: bool = False) -> int | None:
     if value in (None, "") and optional:
@@ -339,16 +347,22 @@ def submit_judgments(s: Session, p: Participant, values: dict[str, Any], *, phas
             shown = st is not None and sid in allowed
         if not shown:
             raise InputError(f"no statement {sid!r} to judge", field="statement")
-    existing = {j.statement_id: j for j in s.scalars(select(Judgment).where(
-        Judgment.participant_id == p.id, Judgment.phase == phase,
-        Judgment.statement_id.in_([st.id for st in found.values()])))}
-    for sid, v in parsed.items():
-        st = found[sid]
-        if st.id in existing:
-            existing[st.id].value, existing[st.id].created_at = v, now()
-        else:
-            s.add(Judgment(consultation_id=c.id, participant_id=p.id, statement_id=st.id, value=v, phase=phase))
+    stamp = now()
+    rows = [{"consultation_id": c.id, "participant_id": p.id, "statement_id": found[sid].id, "value": v,
+             "phase": phase, "created_at": stamp} for sid, v in parsed.items()]
+    s.execute(_upsert(s, rows))
     return len(parsed)
+
+
+def _upsert(s: Session, rows: list[dict[str, Any]]):
+    """INSERT … ON CONFLICT (participant, statement, phase) DO UPDATE: the latest judgment wins, in one statement."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(Judgment).values(rows)
+    return stmt.on_conflict_do_update(index_elements=["participant_id", "statement_id", "phase"],
+                                      set_={"value": stmt.excluded.value, "created_at": stmt.excluded.created_at})
 
 
 def flag(s: Session, p: Participant, sid: str) -> None:
