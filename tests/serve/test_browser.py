@@ -127,7 +127,7 @@ def test_consultation_end_to_end(browser, live_server, tmp_path):
         admin.locator("button:text('Approve')").first.click()
     assert admin.locator("table:has(th:text('Flags'))").count() == 0
     for ctx, page in people:
-        page.goto(page.url)
+        page.goto(live_server.base + "/me")
         while page.locator("#batch fieldset").count():
             _rate(page)
     _shot(people[2][1], "participant-all-rated-desktop")
@@ -143,7 +143,7 @@ def test_consultation_end_to_end(browser, live_server, tmp_path):
     while admin.locator("button:text('Approve')").count():
         admin.locator("button:text('Approve')").first.click()
     for ctx, page in people[:2]:
-        page.goto(page.url)
+        page.goto(live_server.base + "/me")
         _rate(page)
     admin.select_option("#backend", "cf")  # the default (offline) is slower; tests/serve/test_jobs.py runs it
     admin.uncheck("input[name=accuracy]")
@@ -163,7 +163,7 @@ def test_consultation_end_to_end(browser, live_server, tmp_path):
     _shot(admin, "organiser-dashboard-phone")
 
     for n, (ctx, page) in enumerate(people):
-        page.goto(page.url)
+        page.goto(live_server.base + "/me")
         assert page.locator("#results ol.slate li").count() == 2
         mine = page.locator("#your-statement").inner_text()
         assert "The statement that speaks for you" in mine
@@ -176,7 +176,7 @@ def test_consultation_end_to_end(browser, live_server, tmp_path):
     admin.goto(dashboard)
     admin.click("button:text('Start the validation phase')")
     for ctx, page in people:
-        page.goto(page.url)
+        page.goto(live_server.base + "/me")
         assert "Rate the final slate" in page.inner_text("#batch")
         assert _rate(page) == 2
     admin.goto(dashboard)
