@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -70,16 +70,29 @@ class RateLimiter:
             self._recent(key).append(time.monotonic())
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    async def dispatch(self, request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+class SecurityHeaders:
+    """ASGI middleware: CSP and the other security headers on every response."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = scope["path"].startswith("/static/")
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", CSP)
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["Referrer-Policy"] = "no-referrer"
+                headers["X-Frame-Options"] = "DENY"
+                if not static:
+                    headers.setdefault("Cache-Control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def _label(scale: str, value: float) -> str:
@@ -243,14 +256,18 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
 
         def work():
             try:
-                with db.write() as s:
+                if flagged:
+                    with db.write() as s:
+                        service.flag(s, participant_of(s, request), str(flagged))
+                    values.pop(str(flagged), None)
+                with db.read() as s:  # checks outside the writer lock; the write is one upsert
                     p = participant_of(s, request)
                     c = s.get(Consultation, p.consultation_id)
-                    if flagged:
-                        service.flag(s, p, str(flagged))
-                        values.pop(str(flagged), None)
-                    count = service.submit_judgments(s, p, values, phase="validation" if c.phase == "validation"
-                                                     else "rating")
+                    rows = service.check_judgments(s, p, values, phase="validation" if c.phase == "validation"
+                                                   else "rating")
+                with db.write() as s:
+                    service.save_judgments(s, rows)
+                count = len(rows)
             except InputError as exc:
                 return error_page(exc)
             if request.headers.get("accept", "").startswith("application/json"):

@@ -321,6 +321,13 @@ def submit_judgments(s: Session, p: Participant, values: dict[str, Any], *, phas
     InputError
         Rating is closed, a statement is unknown or not shown to participants, or a value is off the scale.
     """
+    rows = check_judgments(s, p, values, phase=phase)
+    save_judgments(s, rows)
+    return len(rows)
+
+
+def check_judgments(s: Session, p: Participant, values: dict[str, Any], *, phase: str = "rating") -> list[dict]:
+    """The rows :func:`save_judgments` writes, after every check of :func:`submit_judgments` (reads only)."""
     c = s.get(Consultation, p.consultation_id)
     if phase == "rating" and not rating_open(c):
         raise InputError("rating is closed for this consultation", field="judgment")
@@ -337,7 +344,7 @@ def submit_judgments(s: Session, p: Participant, values: dict[str, Any], *, phas
             raise InputError(f"must be one of {', '.join(str(x) for x in levels)}", field=f"statement {sid}")
         parsed[str(sid)] = v
     if not parsed:
-        return 0
+        return []
     found = _statements_by_sid(s, c, parsed)
     allowed = set(slate_sids(s, c)) if phase == "validation" else None
     for sid in parsed:
@@ -348,10 +355,13 @@ def submit_judgments(s: Session, p: Participant, values: dict[str, Any], *, phas
         if not shown:
             raise InputError(f"no statement {sid!r} to judge", field="statement")
     stamp = now()
-    rows = [{"consultation_id": c.id, "participant_id": p.id, "statement_id": found[sid].id, "value": v,
+    return [{"consultation_id": c.id, "participant_id": p.id, "statement_id": found[sid].id, "value": v,
              "phase": phase, "created_at": stamp} for sid, v in parsed.items()]
-    s.execute(_upsert(s, rows))
-    return len(parsed)
+
+
+def save_judgments(s: Session, rows: list[dict]) -> None:
+    if rows:
+        s.execute(_upsert(s, rows))
 
 
 def _upsert(s: Session, rows: list[dict[str, Any]]):
