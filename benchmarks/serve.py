@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import platform
 import re
 import sys
@@ -26,8 +27,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
-import httpx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +42,62 @@ from pnyx.serve.db import Database  # noqa: E402
 from pnyx.serve.models import Judgment, Participant, Statement  # noqa: E402
 
 SEEDS = 60
+
+
+class Closed(Exception):
+    """The connection failed or the server went away."""
+
+
+class RawClient:
+    """A minimal keep-alive HTTP/1.1 client over asyncio streams with one cookie jar: a general client
+    (httpx) costs more CPU per request than the server does, and would measure itself."""
+
+    def __init__(self, port: int):
+        self.port, self.cookies = port, {}
+        self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, form: dict | None = None,
+                      headers: dict | None = None) -> tuple[int, dict[str, str], str]:
+        body = urlencode(form or {}).encode()
+        lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}"]
+        if form is not None:
+            lines.append("Content-Type: application/x-www-form-urlencoded")
+        if self.cookies:
+            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in self.cookies.items()))
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        try:
+            if self.writer is None:
+                self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+            self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+            await self.writer.drain()
+            head = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            fields: dict[str, str] = {}
+            for line in head[1:]:
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    k = k.strip().lower()
+                    if k == "set-cookie":
+                        name, value = v.strip().split(";", 1)[0].split("=", 1)
+                        self.cookies[name] = value
+                    fields[k] = v.strip()
+            text = (await self.reader.readexactly(int(fields.get("content-length", 0)))).decode()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
+            await self.close()
+            raise Closed(str(exc)) from None
+        if fields.get("connection", "").lower() == "close":
+            await self.close()
+        return int(head[0].split()[1]), fields, text
+
+    async def get(self, path: str, **kw):
+        status, fields, text = await self.request("GET", path, **kw)
+        if status in (302, 303):
+            return await self.get(fields["location"])
+        return status, fields, text
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.reader = self.writer = None
 
 
 @dataclass
@@ -70,16 +127,16 @@ def prepare(url: str, n: int) -> tuple[int, list[str]]:
 
 
 async def _retrying(outcome: Outcome, deadline: float, send):
-    """``await send()`` until it returns a 2xx/3xx response (the server may be down for a restart)."""
+    """``await send()`` until the answer is not an error (the server may be down for a restart)."""
     while True:
         try:
-            r = await send()
-            if r.status_code < 400:
-                return r
-            outcome.errors.append(f"{r.status_code}: {r.text[:120]}")
-            if r.status_code < 500:
+            status, fields, text = await send()
+            if status < 400:
+                return text
+            outcome.errors.append(f"{status}: {text[:120]}")
+            if status < 500:
                 raise RuntimeError(outcome.errors[-1])
-        except httpx.TransportError:
+        except Closed:
             pass
         if time.monotonic() > deadline:
             raise TimeoutError("deadline passed")
@@ -87,38 +144,41 @@ async def _retrying(outcome: Outcome, deadline: float, send):
         await asyncio.sleep(0.2)
 
 
-async def participant(base: str, token: str, judgments: int, outcome: Outcome, deadline: float, a: int) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=30, follow_redirects=True) as c:
+async def participant(port: int, token: str, judgments: int, outcome: Outcome, deadline: float, a: int) -> None:
+    c = RawClient(port)
+    try:
         page = await _retrying(outcome, deadline, lambda: c.get(f"/i/{token}"))
-        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text).group(1)
-        number = int(re.search(r"participant (\d+)\.", page.text).group(1))
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+        number = int(re.search(r"participant (\d+)\.", page).group(1))
         mine = outcome.acked.setdefault(number, {})
         head = {"Accept": "application/json", "X-CSRF-Token": csrf}
-        await _retrying(outcome, deadline, lambda: c.post("/me/opinion", headers=head, data={
-            "opinion": f"Participant {number} thinks the budget should go to buses and parks, reason {a}."}))
+        opinion = {"opinion": f"Participant {number} thinks the budget should go to buses and parks, reason {a}."}
+        await _retrying(outcome, deadline, lambda: c.request("POST", "/me/opinion", opinion, head))
         outcome.opinions.add(number)
         while len(mine) < judgments:
             batch = await _retrying(outcome, deadline, lambda: c.get("/me/batch"))
-            sids = [s for s in dict.fromkeys(re.findall(r'name="j-(\d+)"', batch.text)) if s not in mine]
+            sids = [s for s in dict.fromkeys(re.findall(r'name="j-(\d+)"', batch)) if s not in mine]
             if not sids:
                 break
             for sid in sids[: judgments - len(mine)]:
                 value = (int(sid) * 7 + number) % 5
                 t0 = time.monotonic()
-                r = await _retrying(outcome, deadline, lambda: c.post("/me/judgments", headers=head,
-                                                                       data={f"j-{sid}": str(value)}))
+                answer = await _retrying(outcome, deadline, lambda: c.request("POST", "/me/judgments",
+                                                                               {f"j-{sid}": str(value)}, head))
                 t1 = time.monotonic()
-                if r.json() != {"saved": 1}:
-                    raise RuntimeError(f"unexpected answer {r.text[:100]}")
+                if answer != '{"saved":1}':
+                    raise RuntimeError(f"unexpected answer {answer[:100]}")
                 mine[sid] = float(value)  # acknowledged: committed by the server
                 outcome.latencies.append(t1 - t0)
                 outcome.first, outcome.last = min(outcome.first, t0), max(outcome.last, t1)
+    finally:
+        await c.close()
 
 
-async def load(base: str, tokens: list[str], judgments: int, seconds: float, kill=None) -> Outcome:
+async def load(port: int, tokens: list[str], judgments: int, seconds: float, kill=None) -> Outcome:
     outcome = Outcome()
     deadline = time.monotonic() + seconds
-    tasks = [asyncio.create_task(participant(base, t, judgments, outcome, deadline, a)) for a, t in enumerate(tokens)]
+    tasks = [asyncio.create_task(participant(port, t, judgments, outcome, deadline, a)) for a, t in enumerate(tokens)]
     if kill is not None:
         tasks.append(asyncio.create_task(kill(outcome)))
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -126,15 +186,17 @@ async def load(base: str, tokens: list[str], judgments: int, seconds: float, kil
     return outcome
 
 
-async def baseline(base: str, n: int, requests: int) -> tuple[float, list[float]]:
+async def baseline(port: int, n: int, requests: int) -> tuple[float, list[float]]:
     lat: list[float] = []
 
     async def one():
-        async with httpx.AsyncClient(base_url=base, timeout=30) as c:
-            for _ in range(requests):
-                t0 = time.monotonic()
-                (await c.get("/")).raise_for_status()
-                lat.append(time.monotonic() - t0)
+        c = RawClient(port)
+        for _ in range(requests):
+            t0 = time.monotonic()
+            status, _, _ = await c.get("/")
+            assert status == 200
+            lat.append(time.monotonic() - t0)
+        await c.close()
 
     t0 = time.monotonic()
     await asyncio.gather(*(one() for _ in range(n)))
@@ -170,6 +232,12 @@ def verify(url: str, cid: int, outcome: Outcome) -> dict[str, int]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def scenario(name: str, url: str, folder: Path, args, *, kill: bool) -> dict:
     cid, tokens = prepare(url, args.participants)
     server = LiveServer(url, folder).start()
@@ -186,9 +254,12 @@ def scenario(name: str, url: str, folder: Path, args, *, kill: bool) -> dict:
         killed["down"] = time.monotonic() - t0
 
     try:
-        base_rate, base_lat = (asyncio.run(baseline(server.base, args.participants, 10)) if not kill
+        base_rate, base_lat = (asyncio.run(baseline(server.port, args.participants, 10)) if not kill
                                else (None, []))
-        outcome = asyncio.run(load(server.base, tokens, args.judgments, args.seconds, killer if kill else None))
+        cpu0, client0 = cpu_seconds(server.proc.pid), time.process_time()
+        outcome = asyncio.run(load(server.port, tokens, args.judgments, args.seconds, killer if kill else None))
+        server_cpu = None if kill else cpu_seconds(server.proc.pid) - cpu0
+        client_cpu = time.process_time() - client0
     finally:
         server.stop()
     checked = verify(url, cid, outcome)
@@ -197,6 +268,8 @@ def scenario(name: str, url: str, folder: Path, args, *, kill: bool) -> dict:
     return {"name": name, "kill": kill, **checked, "errors": outcome.errors, "retries": outcome.retries,
             "rate": len(lat) / elapsed if elapsed > 0 else 0.0, "p50": float(np.percentile(lat, 50)) if len(lat) else 0,
             "p99": float(np.percentile(lat, 99)) if len(lat) else 0, "elapsed": elapsed, **killed,
+            "server_cpu_ms": None if server_cpu is None else server_cpu / max(1, len(lat)) * 1000,
+            "client_cpu_ms": client_cpu / max(1, len(lat)) * 1000, "load": os.getloadavg()[0],
             "baseline_rate": base_rate, "baseline_p50": float(np.percentile(base_lat, 50) * 1000) if base_lat else None,
             "baseline_p99": float(np.percentile(base_lat, 99) * 1000) if base_lat else None}
 
@@ -223,12 +296,15 @@ def main() -> None:
     print(f"{args.participants} participants × (join, 1 opinion, {args.judgments} judgments, one POST each), all at "
           f"once over loopback · {platform.machine()} · Python {platform.python_version()}\n")
     print("| database | SIGKILL mid-load | judgments acknowledged | lost | duplicated | opinions lost | "
-          "judgments/s | p50 ms | p99 ms | client retries |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "judgments/s | p50 ms | p99 ms | client retries | server CPU ms per judgment | client CPU ms per judgment | "
+          "load average |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         kill = f"yes (at {r['at']}, down {r['down']:.1f} s)" if r["kill"] else "no"
+        server_cpu = "" if r["server_cpu_ms"] is None else f"{r['server_cpu_ms']:.1f}"
         print(f"| {r['name']} | {kill} | {r['acked']} | {r['lost']} | {r['duplicated']} | {r['opinions_lost']} | "
-              f"{r['rate']:.0f} | {r['p50']:.0f} | {r['p99']:.0f} | {r['retries']} |")
+              f"{r['rate']:.0f} | {r['p50']:.0f} | {r['p99']:.0f} | {r['retries']} | {server_cpu} | "
+              f"{r['client_cpu_ms']:.1f} | {r['load']:.1f} |")
     print("\nbaseline, same concurrency, GET / (no database):\n")
     print("| server | requests/s | p50 ms | p99 ms |")
     print("|---|---|---|---|")

@@ -226,11 +226,16 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
 
         return await call(work)
 
+    def batch_context(s, request: Request, p: Participant, **extra: Any) -> dict[str, Any]:
+        c = s.get(Consultation, p.consultation_id)
+        return {"c": c, "p": p, "csrf": service.csrf_token(key, request.cookies[PARTICIPANT_COOKIE]),
+                "batch": service.next_batch(s, p, chooser), "rating_open": service.rating_open(c), **extra}
+
     async def me_batch(request: Request) -> Response:
         def work():
             with db.read() as s:
                 p = participant_of(s, request)
-                return render("_batch.html", **participant_context(s, request, p))
+                return render("_batch.html", **batch_context(s, request, p))
 
         return await call(work)
 
@@ -275,8 +280,7 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
             if request.headers.get("hx-request"):
                 with db.read() as s:
                     p = participant_of(s, request)
-                    return render("_batch.html", **participant_context(s, request, p, saved_count=count,
-                                                                        flagged=flagged))
+                    return render("_batch.html", **batch_context(s, request, p, saved_count=count, flagged=flagged))
             return RedirectResponse("/me?saved=judgments", status_code=303)
 
         return await call(work)

@@ -7,6 +7,7 @@ The web app (:mod:`pnyx.serve.app`) and the command line call these. Invalid inp
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import hmac
 import io
@@ -17,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from pnyx.data import InputError
@@ -360,17 +361,19 @@ def check_judgments(s: Session, p: Participant, values: dict[str, Any], *, phase
 
 
 def save_judgments(s: Session, rows: list[dict]) -> None:
-    if rows:
-        s.execute(_upsert(s, rows))
-
-
-def _upsert(s: Session, rows: list[dict[str, Any]]):
     """INSERT … ON CONFLICT (participant, statement, phase) DO UPDATE: the latest judgment wins, in one statement."""
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+    if rows:
+        s.execute(_upsert(s.get_bind().dialect.name), rows)
+
+
+@functools.cache
+def _upsert(dialect: str):
+    """The upsert, built once per dialect so that SQLAlchemy compiles it once (executed with many rows)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(Judgment).values(rows)
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = dialect_insert(Judgment)
     return stmt.on_conflict_do_update(index_elements=["participant_id", "statement_id", "phase"],
                                       set_={"value": stmt.excluded.value, "created_at": stmt.excluded.created_at})
 
@@ -725,7 +728,10 @@ def import_polis(s: Session, folder: str | Path, **settings: Any) -> Consultatio
         s.add(sts[st.id])
     s.flush()
     values = profile.observed_values()
-    for i, j in zip(*profile.observed.nonzero()):
-        s.add(Judgment(consultation_id=c.id, participant_id=people[profile.participants[i].id].id,
-                       statement_id=sts[profile.statements[j].id].id, value=float(values[i, j])))
+    stamp = now()
+    rows = [{"consultation_id": c.id, "participant_id": people[profile.participants[i].id].id,
+             "statement_id": sts[profile.statements[j].id].id, "value": float(values[i, j]), "phase": "rating",
+             "created_at": stamp} for i, j in zip(*profile.observed.nonzero())]
+    if rows:
+        s.execute(insert(Judgment), rows)
     return c
