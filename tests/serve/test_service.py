@@ -280,3 +280,18 @@ def test_cli_export_and_delete_participant(db, db_url, tmp_path):
         out = runner.invoke(app, args)
         assert out.exit_code == 2 and message in out.output, out.output
         assert "Traceback" not in out.output
+
+
+def test_the_chooser_is_pluggable(db):
+    cid, people = _consultation(db)
+    seen = {}
+
+    def last_first(participant, state):
+        seen["profile"] = state.load_profile()
+        return list(reversed(state.statements))[: state.batch]
+
+    with db.read() as s:
+        p = _participant(s, people[0])
+        batch = service.next_batch(s, p, last_first)
+    assert [st.sid for st in batch] == ["5", "4", "3", "2", "1"]
+    assert seen["profile"].statement_ids == ["1", "2", "3", "4", "5"] and seen["profile"].n == 4

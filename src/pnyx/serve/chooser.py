@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from pnyx.registry import Registry
 
@@ -35,8 +35,9 @@ class ConsultationState:
     done: dict[str, set[str]] = field(default_factory=dict)
     """Participant id → statement ids they judged, flagged or wrote (never asked again)."""
     batch: int = BATCH
-    utilities: object = None
-    """Optional: a :class:`pnyx.data.Profile` of the judgments so far, for adaptive choosers (built on demand)."""
+    load_profile: Callable[[], Any] | None = None
+    """For adaptive choosers: returns the judgments so far as a :class:`pnyx.data.Profile` (participants by
+    number, statements by id), built from the database only when called."""
 
 
 Chooser = Callable[[str, ConsultationState], list[str]]

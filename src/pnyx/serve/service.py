@@ -13,6 +13,7 @@ import hmac
 import io
 import json
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -346,17 +347,18 @@ def check_judgments(s: Session, p: Participant, values: dict[str, Any], *, phase
         parsed[str(sid)] = v
     if not parsed:
         return []
-    found = _statements_by_sid(s, c, parsed)
-    allowed = set(slate_sids(s, c)) if phase == "validation" else None
+    if phase == "validation":
+        allowed = set(slate_sids(s, c))
+        found = dict(s.execute(select(Statement.sid, Statement.id).where(
+            Statement.consultation_id == c.id, Statement.sid.in_([x for x in parsed if x in allowed]))).all())
+    else:
+        found = dict(s.execute(select(Statement.sid, Statement.id).where(visible(c), Statement.sid.in_(list(parsed))))
+                     .all())
     for sid in parsed:
-        st = found.get(sid)
-        shown = st is not None and (st.status == "approved" or (st.status == "pending" and c.moderation == "permissive"))
-        if allowed is not None:
-            shown = st is not None and sid in allowed
-        if not shown:
+        if sid not in found:
             raise InputError(f"no statement {sid!r} to judge", field="statement")
     stamp = now()
-    return [{"consultation_id": c.id, "participant_id": p.id, "statement_id": found[sid].id, "value": v,
+    return [{"consultation_id": c.id, "participant_id": p.id, "statement_id": found[sid], "value": v,
              "phase": phase, "created_at": stamp} for sid, v in parsed.items()]
 
 
@@ -410,21 +412,38 @@ def moderation_queue(s: Session, c: Consultation) -> list[tuple[Statement, int]]
 
 
 # -- what to rate -------------------------------------------------------------------------------------
+COUNTS_TTL = 1.0
+"""Seconds the judgment counts per statement are reused for choosing (they only order what to ask next)."""
+_counts: dict[tuple[str, int], tuple[float, dict[str, int]]] = {}
+
+
+def judgment_counts(s: Session, c: Consultation) -> dict[str, int]:
+    """Rating-phase judgments per statement id, at most :data:`COUNTS_TTL` seconds old (one aggregate over
+    the consultation's judgments, not one per request)."""
+    key = (str(s.get_bind().url), c.id)
+    hit = _counts.get(key)
+    if hit is not None and time.monotonic() - hit[0] < COUNTS_TTL:
+        return hit[1]
+    counts = {sid: int(n) for sid, n in s.execute(
+        select(Statement.sid, func.count(Judgment.id)).join(Judgment, Judgment.statement_id == Statement.id)
+        .where(Statement.consultation_id == c.id, Judgment.phase == "rating").group_by(Statement.sid))}
+    _counts[key] = (time.monotonic(), counts)
+    return counts
+
+
 def consultation_state(s: Session, c: Consultation, p: Participant) -> ConsultationState:
     """The snapshot a chooser sees, with ``done`` filled for ``p``."""
     sts = s.execute(select(Statement.id, Statement.sid, Statement.author_id).where(visible(c))
                     .order_by(Statement.id)).all()
-    counts = dict(s.execute(select(Statement.sid, func.count(Judgment.id)).join(Judgment,
-                  Judgment.statement_id == Statement.id).where(Statement.consultation_id == c.id,
-                                                               Judgment.phase == "rating")
-                  .group_by(Statement.sid)).all())
+    counts = judgment_counts(s, c)
     judged = set(s.scalars(select(Statement.sid).join(Judgment, Judgment.statement_id == Statement.id)
                            .where(Judgment.participant_id == p.id, Judgment.phase == "rating")))
     flagged = set(s.scalars(select(Statement.sid).join(Flag, Flag.statement_id == Statement.id)
                             .where(Flag.participant_id == p.id)))
     own = {sid for _, sid, author in sts if author == p.id}
     return ConsultationState(consultation=c.id, seed=c.seed, statements=[sid for _, sid, _ in sts],
-                             counts={k: int(v) for k, v in counts.items()}, done={str(p.number): judged | flagged | own})
+                             counts=counts, done={str(p.number): judged | flagged | own},
+                             load_profile=lambda: build_profile(s, c))
 
 
 def next_batch(s: Session, p: Participant, chooser: Chooser = DEFAULT_CHOOSER) -> list[Statement]:
