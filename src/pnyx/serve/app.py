@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import select
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -266,10 +267,10 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
                         service.flag(s, participant_of(s, request), str(flagged))
                     values.pop(str(flagged), None)
                 with db.read() as s:  # checks outside the writer lock; the write is one upsert
-                    p = participant_of(s, request)
-                    c = s.get(Consultation, p.consultation_id)
-                    rows = service.check_judgments(s, p, values, phase="validation" if c.phase == "validation"
-                                                   else "rating")
+                    p = service.participant_row(s, request.cookies.get(PARTICIPANT_COOKIE))
+                    if p is None:
+                        raise HTTPException(403, "open your invite link first")
+                    rows = service.check_judgments(s, p, values)
                 with db.write() as s:
                     service.save_judgments(s, rows)
                 count = len(rows)
@@ -290,8 +291,6 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
         return {"csrf": service.csrf_token(key, request.cookies[ADMIN_COOKIE]), **extra}
 
     def consultation_context(s, request: Request, cid: Any, **extra: Any) -> dict[str, Any]:
-        from sqlalchemy import select
-
         c = service.get_consultation(s, cid)
         runs = s.scalars(select(Run).where(Run.consultation_id == c.id).order_by(Run.id.desc())).all()
         joblist = s.scalars(select(Job).where(Job.consultation_id == c.id).order_by(Job.id.desc()).limit(10)).all()
@@ -303,8 +302,6 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
 
     async def admin(request: Request) -> Response:
         def work():
-            from sqlalchemy import select
-
             with db.read() as s:
                 admin_of(s, request)
                 cs = s.scalars(select(Consultation).order_by(Consultation.id.desc())).all()

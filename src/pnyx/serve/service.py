@@ -97,6 +97,16 @@ def session_of(s: Session, cookie: str | None) -> WebSession | None:
     return None if not cookie else s.get(WebSession, digest(cookie))
 
 
+def participant_row(s: Session, cookie: str | None):
+    """``(id, number, consultation_id)`` of the participant whose session ``cookie`` is, or None (one query,
+    no ORM object: the path of every judgment)."""
+    if not cookie:
+        return None
+    return s.execute(select(Participant.id, Participant.number, Participant.consultation_id)
+                     .join(WebSession, WebSession.participant_id == Participant.id)
+                     .where(WebSession.token_hash == digest(cookie))).first()
+
+
 def participant_of_session(s: Session, cookie: str | None) -> Participant | None:
     """The participant whose session ``cookie`` is (one query)."""
     if not cookie:
@@ -328,9 +338,15 @@ def submit_judgments(s: Session, p: Participant, values: dict[str, Any], *, phas
     return len(rows)
 
 
-def check_judgments(s: Session, p: Participant, values: dict[str, Any], *, phase: str = "rating") -> list[dict]:
-    """The rows :func:`save_judgments` writes, after every check of :func:`submit_judgments` (reads only)."""
-    c = s.get(Consultation, p.consultation_id)
+def check_judgments(s: Session, p: Any, values: dict[str, Any], *, phase: str | None = None) -> list[dict]:
+    """The rows :func:`save_judgments` writes, after every check of :func:`submit_judgments` (reads only).
+    ``p``: a participant, or a row with its ``id`` and ``consultation_id`` (:func:`participant_row`);
+    ``phase``: ``rating`` or ``validation`` (default: the consultation's)."""
+    c = s.execute(select(Consultation.id, Consultation.scale, Consultation.moderation, Consultation.phase,
+                         Consultation.rating_closes, Consultation.published_run_id)
+                  .where(Consultation.id == p.consultation_id)).one()
+    if phase is None:
+        phase = "validation" if c.phase == "validation" else "rating"
     if phase == "rating" and not rating_open(c):
         raise InputError("rating is closed for this consultation", field="judgment")
     if phase == "validation" and c.phase != "validation":
