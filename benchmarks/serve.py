@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import os
 import platform
 import re
@@ -203,6 +204,27 @@ async def baseline(port: int, n: int, requests: int) -> tuple[float, list[float]
     return len(lat) / (time.monotonic() - t0), lat
 
 
+async def per_request(port: int, pid: int, token: str, n: int = 300) -> dict[str, tuple[float, float]]:
+    """One client, requests one after another: server CPU ms and wall ms per request, by kind."""
+    c = RawClient(port)
+    page = (await c.get(f"/i/{token}"))[2]
+    head = {"Accept": "application/json", "X-CSRF-Token": re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)}
+    sids = itertools.count()
+    kinds = {"GET / (no database)": lambda: c.get("/"),
+             "POST one judgment": lambda: c.request("POST", "/me/judgments", {f"j-{next(sids) % SEEDS + 1}": "3"}, head),
+             "GET /me/batch (5 statements)": lambda: c.get("/me/batch")}
+    out = {}
+    for name, send in kinds.items():
+        await send()
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        for _ in range(n):
+            status, _, text = await send()
+            assert status == 200, text[:200]
+        out[name] = ((cpu_seconds(pid) - cpu0) / n * 1000, (time.monotonic() - t0) / n * 1000)
+    await c.close()
+    return out
+
+
 def verify(url: str, cid: int, outcome: Outcome) -> dict[str, int]:
     """Read the database directly: acknowledged submissions missing (lost) or stored twice (duplicated)."""
     from sqlalchemy import func, select
@@ -239,7 +261,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 def scenario(name: str, url: str, folder: Path, args, *, kill: bool) -> dict:
-    cid, tokens = prepare(url, args.participants)
+    cid, tokens = prepare(url, args.participants + 1)
+    tokens, spare = tokens[:-1], tokens[-1]
     server = LiveServer(url, folder).start()
     killed = {}
 
@@ -256,6 +279,7 @@ def scenario(name: str, url: str, folder: Path, args, *, kill: bool) -> dict:
     try:
         base_rate, base_lat = (asyncio.run(baseline(server.port, args.participants, 10)) if not kill
                                else (None, []))
+        sequential = None if kill else asyncio.run(per_request(server.port, server.proc.pid, spare))
         cpu0, client0 = cpu_seconds(server.proc.pid), time.process_time()
         outcome = asyncio.run(load(server.port, tokens, args.judgments, args.seconds, killer if kill else None))
         server_cpu = None if kill else cpu_seconds(server.proc.pid) - cpu0
@@ -269,7 +293,7 @@ def scenario(name: str, url: str, folder: Path, args, *, kill: bool) -> dict:
             "rate": len(lat) / elapsed if elapsed > 0 else 0.0, "p50": float(np.percentile(lat, 50)) if len(lat) else 0,
             "p99": float(np.percentile(lat, 99)) if len(lat) else 0, "elapsed": elapsed, **killed,
             "server_cpu_ms": None if server_cpu is None else server_cpu / max(1, len(lat)) * 1000,
-            "client_cpu_ms": client_cpu / max(1, len(lat)) * 1000, "load": os.getloadavg()[0],
+            "sequential": sequential, "client_cpu_ms": client_cpu / max(1, len(lat)) * 1000, "load": os.getloadavg()[0],
             "baseline_rate": base_rate, "baseline_p50": float(np.percentile(base_lat, 50) * 1000) if base_lat else None,
             "baseline_p99": float(np.percentile(base_lat, 99) * 1000) if base_lat else None}
 
@@ -311,6 +335,12 @@ def main() -> None:
     for r in rows:
         if r["baseline_rate"] is not None:
             print(f"| {r['name']} | {r['baseline_rate']:.0f} | {r['baseline_p50']:.0f} | {r['baseline_p99']:.0f} |")
+    print("\none client, one request after another (300 each):\n")
+    print("| server | request | server CPU ms | wall ms |")
+    print("|---|---|---|---|")
+    for r in rows:
+        for kind, (cpu, wall) in (r["sequential"] or {}).items():
+            print(f"| {r['name']} | {kind} | {cpu:.2f} | {wall:.2f} |")
     problems = [e for r in rows for e in r["errors"]]
     if problems:
         print(f"\n{len(problems)} client errors, first: {problems[:3]}")
