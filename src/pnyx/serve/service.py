@@ -669,18 +669,17 @@ def export(s: Session, c: Consultation, folder: str | Path) -> dict[str, Path]:
     sts = s.scalars(select(Statement).where(Statement.consultation_id == c.id).order_by(Statement.id)).all()
     numbers = dict(s.execute(select(Participant.id, Participant.number)
                              .where(Participant.consultation_id == c.id)).all())
-    votes = s.execute(select(Judgment.created_at, Statement.sid, Judgment.participant_id, Judgment.value)
-                      .join(Statement, Statement.id == Judgment.statement_id)
-                      .where(Judgment.consultation_id == c.id, Judgment.phase == "rating")
-                      .order_by(Judgment.created_at, Judgment.id)).all()
     paths: dict[str, Path] = {}
     polis = folder / "polis"
     moderated = {"approved": 1, "pending": 0, "rejected": -1}
-    counts = {st.id: [0, 0, 0] for st in sts}  # agree, disagree, pass
-    vote_data = c.scale == "vote"
-    if vote_data:
-        for st_id, v in s.execute(select(Judgment.statement_id, Judgment.value)
-                                  .where(Judgment.consultation_id == c.id, Judgment.phase == "rating")):
+    if c.scale == "vote":  # Polis files hold votes; ratings go to JSONL only
+        votes = s.execute(select(Judgment.created_at, Statement.sid, Judgment.participant_id, Judgment.value,
+                                 Judgment.statement_id)
+                          .join(Statement, Statement.id == Judgment.statement_id)
+                          .where(Judgment.consultation_id == c.id, Judgment.phase == "rating")
+                          .order_by(Judgment.created_at, Judgment.id)).all()
+        counts = {st.id: [0, 0, 0] for st in sts}  # agree, disagree, pass
+        for *_, v, st_id in votes:
             counts[st_id][{1.0: 0, -1.0: 1, 0.0: 2}[v]] += 1
         paths["comments.csv"] = write_csv(
             ({"timestamp": int(st.created_at.timestamp() * 1000), "datetime": st.created_at.isoformat(),
@@ -691,7 +690,7 @@ def export(s: Session, c: Consultation, folder: str | Path) -> dict[str, Path]:
             ["timestamp", "datetime", "comment-id", "author-id", "agrees", "disagrees", "moderated", "comment-body"])
         paths["votes.csv"] = write_csv(
             ({"timestamp": int(t.timestamp() * 1000), "datetime": t.isoformat(), "comment-id": sid,
-              "voter-id": numbers[pid], "vote": int(v)} for t, sid, pid, v in votes),
+              "voter-id": numbers[pid], "vote": int(v)} for t, sid, pid, v, _ in votes),
             polis / "votes.csv", ["timestamp", "datetime", "comment-id", "voter-id", "vote"])
         values = profile.observed_values()
         cols = profile.statement_ids
