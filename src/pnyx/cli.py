@@ -576,6 +576,85 @@ def _slate_ids(slate: Optional[str]) -> Optional[list[str]]:
                              path=slate, field="statements")
         return [str(s["id"]) for s in items]
     return [s.strip() for s in slate.split(",") if s.strip()]
+# -- live consultations: serve, export, delete-participant (pnyx.serve) --------------------------------
+_DB_HELP = "Database: a SQLite file (default pnyx.db, created) or postgresql://user@host/name."
+
+
+def _serve_db(db: str):
+    try:
+        from pnyx.serve.db import Database
+    except ImportError as exc:  # the web stack is the optional extra "serve"
+        fail(InputError(f"pnyx serve needs its extra: pip install 'pnyx[serve]' ({exc})"))
+    try:
+        return Database(db)
+    except InputError as exc:
+        fail(exc)
+    except Exception as exc:  # noqa: BLE001 - an unreachable server or unreadable file: one line, not a traceback
+        fail(InputError(f"cannot open the database: {type(exc).__name__}: {str(exc).splitlines()[0]}", field="--db"))
+
+
+@app.command()
+def serve(
+    db: str = typer.Option("pnyx.db", "--db", help=_DB_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
+    new_admin_link: bool = typer.Option(False, "--new-admin-link", help="Replace the organiser secret and print the new link."),
+) -> None:
+    """Run live consultations in the browser; prints the organiser's link on first start."""
+    import uvicorn
+
+    from pnyx.serve.app import create_app
+    from pnyx.serve.service import has_admin_secret, set_admin_secret
+
+    database = _serve_db(db)
+    with database.write() as s:
+        secret = set_admin_secret(s) if new_admin_link or not has_admin_secret(s) else None
+    database.dispose()
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    if secret:
+        print(f"organiser link (shown once; keep it secret): http://{shown}:{port}/a/{secret}", flush=True)
+    else:
+        print("organiser link: printed at first start (`pnyx serve --new-admin-link` makes a new one)", flush=True)
+    print(f"serving on http://{shown}:{port}/ (database {database.url.split('@')[-1]})", flush=True)
+    uvicorn.run(create_app(db), host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+
+
+@app.command("export")
+def export_consultation(
+    db: str = typer.Argument(..., help=_DB_HELP),
+    consultation: int = typer.Argument(..., help="Consultation id (as on the organiser's page)."),
+    out: Path = typer.Argument(..., help="Folder for polis/, jsonl/ and runs/."),
+) -> None:
+    """Export a consultation: Polis CSVs, pnyx JSONL, and every run's four outputs (participants by number)."""
+    from pnyx.serve import service
+
+    database = _serve_db(db)
+    try:
+        with database.read() as s:
+            paths = service.export(s, service.get_consultation(s, consultation), out)
+    except InputError as exc:
+        fail(exc)
+    for name, path in paths.items():
+        console.print(f"{name}: {escape(str(path))}", highlight=False, soft_wrap=True)
+
+
+@app.command("delete-participant")
+def delete_participant(
+    db: str = typer.Argument(..., help=_DB_HELP),
+    consultation: int = typer.Argument(..., help="Consultation id."),
+    participant: int = typer.Argument(..., help="The participant's number (as in exports)."),
+) -> None:
+    """Delete a participant and everything they contributed (their statements, judgments, flags, sessions)."""
+    from pnyx.serve import service
+
+    database = _serve_db(db)
+    try:
+        with database.write() as s:
+            counts = service.delete_participant(s, service.get_consultation(s, consultation), participant)
+    except InputError as exc:
+        fail(exc)
+    console.print(f"deleted participant {participant}: " + ", ".join(f"{v} {k}" for k, v in counts.items()),
+                  highlight=False)
 
 
 if __name__ == "__main__":

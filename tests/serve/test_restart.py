@@ -1,0 +1,80 @@
+"""Kill and restart (SQLite and PostgreSQL): SIGKILL in the middle of submissions loses none that were
+acknowledged, sessions survive, and a job interrupted by the kill runs again after the restart."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import httpx
+
+from serving import Client, invite_links, new_consultation, organiser, wait_for_job
+
+SEEDS = [f"Seed statement number {n} about transport, parks and housing" for n in range(1, 41)]
+
+
+def test_sigkill_loses_no_acknowledged_submission_and_jobs_resume(fresh_server):
+    server = fresh_server
+    org = organiser(server)
+    cid = new_consultation(org, SEEDS, moderation="permissive")
+    people = []
+    for link in invite_links(org, cid, 12):
+        p = Client(server)
+        assert p.open(link).status_code == 200
+        people.append(p)
+    acked: list[dict[str, float]] = [{} for _ in people]
+    errors: list[str] = []
+
+    def participant(i: int, p: Client) -> None:
+        for _ in range(8):
+            try:
+                sids = re.findall(r'name="j-(\d+)"', p.http.get("/me/batch").text)
+                for sid in dict.fromkeys(sids):
+                    value = (int(sid) + i) % 5
+                    r = p.http.post("/me/judgments", data={f"j-{sid}": str(value), "csrf": p.csrf},
+                                    headers={"Accept": "application/json"})
+                    if r.status_code == 200 and r.json() == {"saved": 1}:
+                        acked[i][sid] = float(value)  # acknowledged: the server committed it
+                    else:
+                        errors.append(f"{r.status_code} {r.text[:200]}")
+            except httpx.TransportError:
+                return  # the server is gone
+
+    threads = [threading.Thread(target=participant, args=(i, p)) for i, p in enumerate(people)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    while sum(map(len, acked)) < 120 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    server.kill()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[:3]
+    total = sum(map(len, acked))
+    assert total >= 120, "too few submissions before the kill"
+    assert total < 12 * 40, "the kill came after the load ended"
+
+    server.start()
+    stored_total = 0
+    for i, p in enumerate(people):
+        mine = p.http.get("/me.json")  # the session cookie still works after the restart
+        assert mine.status_code == 200
+        stored = {j["statement"]: j["value"] for j in mine.json()["judgments"]}
+        stored_total += len(stored)
+        lost = {sid: v for sid, v in acked[i].items() if stored.get(sid) != v}
+        assert lost == {}, f"participant {i + 1} lost acknowledged judgments {lost}"
+    assert stored_total >= total
+
+    # a process job killed while running is queued again at start and completes
+    org = Client(server)
+    org.open(server.admin_link)
+    assert org.post(f"/admin/c/{cid}/jobs", {"kind": "process", "backend": "cf"}).status_code == 200
+    deadline = time.monotonic() + 60
+    while "job-running" not in org.http.get(f"/admin/c/{cid}/live").text:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    server.kill()
+    server.start()
+    outcome = wait_for_job(org, cid)
+    assert outcome.startswith("done") and "attempt 2" in outcome and "a slate of 2" in outcome, outcome
