@@ -68,6 +68,10 @@ def run(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Model-call cache (default: OUT/cache.sqlite)."),
     fresh_candidates: bool = typer.Option(False, "--fresh-candidates", help="Choose only among each round's new candidates."),
     accuracy: bool = typer.Option(True, "--accuracy/--no-accuracy", help="Measure the backend's accuracy on this data."),
+    queries: Optional[str] = typer.Option(None, "--queries", help="adaptive (the query planner) or exhaustive "
+                                          "(every pair); default: adaptive for the llm backend, exhaustive otherwise."),
+    query_budget: Optional[int] = typer.Option(None, "--query-budget", min=0,
+                                               help="Adaptive queries: at most this many backend queries in all."),
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -91,6 +95,8 @@ def run(
                     raise InputError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}", field=f"--{kind}")
         if not 1 <= k <= profile.n:
             raise InputError(f"-k must be between 1 and the number of participants ({profile.n}), got {k}", field="-k")
+        if queries not in (None, "adaptive", "exhaustive"):
+            raise InputError(f"unknown --queries {queries!r}; known: adaptive, exhaustive", field="--queries")
     except InputError as exc:
         fail(exc)
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -106,7 +112,7 @@ def run(
             result = run_process(profile, k, backend=backend, generators=names, rule=rule, budget=budget,
                                  keep_candidates=not fresh_candidates, seed=seed,
                                  cache=Cache(cache or out / "cache.sqlite"), measure_accuracy=accuracy,
-                                 progress=progress)
+                                 progress=progress, queries=queries, query_budget=query_budget)
             progress("report", 0, 1)
             paths = write_outputs(result, out)
             progress("report", 1, 1)
@@ -116,6 +122,10 @@ def run(
         console.print(f"{s}. [dim]({len(members)} participants, {escape(st.id)})[/] {escape(st.text)}", highlight=False)
     bjr = "holds" if result.audit["bjr"]["satisfied"] else "violated"
     console.print(f"BJR {bjr} on the utilities used.", highlight=False)
+    if "queries" in result.audit:
+        q = result.audit["queries"]
+        console.print(f"adaptive queries: {q['calls']} of the {q['exhaustive_calls']} an exhaustive run makes; "
+                      f"{q['settled_rounds']} of {len(q['rounds'])} rounds settled.", highlight=False)
     if "cbjr" in result.audit:
         c = result.audit["cbjr"]
         console.print(f"cBJR {'holds' if c['satisfied'] else 'violated'}; the slate uses {c['words']} of "
@@ -271,6 +281,44 @@ def predict(
 
     write_jsonl(rows, out)
     console.print(f"{len(rows)} predictions ({rows[0]['backend']}): {out}", highlight=False)
+
+
+# -- adaptive queries for people: the judgments a rating round should collect (pnyx.planner) ----------------
+@app.command()
+def plan(
+    data: Path = typer.Argument(..., help="A data file or folder (the judgments collected so far)."),
+    k: int = typer.Option(..., "-k", "--k", min=1, help="Number of statements in the slate to be chosen."),
+    per_participant: int = typer.Option(20, "--per-participant", min=1,
+                                        help="Judgments per participant in all (those already in DATA count)."),
+    out: Path = typer.Option(..., "--out", help="CSV of participant,statement pairs to collect (the data's ids)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the cheap predictor (cf)."),
+) -> None:
+    """The (participant, statement) pairs a rating round should collect, most useful first per participant."""
+    import csv
+
+    from pnyx.io import load
+    from pnyx.planner import plan_ratings
+
+    try:
+        profile = load(data)
+        if k > profile.n:
+            raise InputError(f"-k must be at most the number of participants ({profile.n}), got {k}", field="-k")
+        if not profile.observed.any():
+            raise InputError("no judgments in the data: the planner needs some to predict from", path=str(data))
+        pairs = plan_ratings(profile, k, per_participant, seed=seed)
+    except ValueError as exc:
+        fail(exc)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["participant", "statement", "priority"])
+        last, rank = None, 0
+        for i, j in pairs:
+            rank = rank + 1 if i == last else 1
+            last = i
+            writer.writerow([profile.participant_ids[i], profile.statement_ids[j], rank])
+    rows = len(pairs)
+    console.print(f"{rows} judgments to collect from {profile.n} participants: {escape(str(out))}", highlight=False)
 
 
 if __name__ == "__main__":

@@ -532,3 +532,17 @@ class AdaptiveQueries:
                  "exhaustive_queries": int((~profile.observed[:, cols] & unmatched[:, None]).sum())}
         self.log.append(entry)
         return profile, res.step, entry
+
+    def summary(self, profile: Any) -> dict[str, Any]:
+        """The audit entry: queries asked, what an exhaustive run asks, and each round's state."""
+        return {
+            "mode": "adaptive",
+            "calls": self.calls,
+            "exhaustive_calls": int(profile.utilities.size),  # the exhaustive process asks every pooled pair
+            "unknown_pairs": int((~profile.observed).sum()),
+            "exhaustive_calls_per_round": int(sum(e["exhaustive_queries"] for e in self.log)),
+            "budget": self.budget,
+            "settled_rounds": int(sum(e["settled"] for e in self.log)),
+            "rounds": [{"round": t + 1, **{k: e[k] for k in ("queries", "settled", "group_settled", "reason")}}
+                       for t, e in enumerate(self.log)],
+        }

@@ -64,6 +64,8 @@ class RoundLog:
     """``gsc``: column → its score this round."""
     matched: list[int] = field(default_factory=list)
     ties: list[dict[str, Any]] = field(default_factory=list)
+    queries: dict[str, Any] | None = None
+    """Adaptive queries (:class:`pnyx.planner.AdaptiveQueries`): calls this round, settled or not."""
 
 
 @dataclass
@@ -166,6 +168,7 @@ def generative_social_choice(
     keep_candidates: bool = True,
     seed: int = 0,
     progress: Progress | None = None,
+    oracle: Any = None,
 ) -> ProcessResult:
     """Run the process on ``profile`` for a slate of ``k`` statements.
 
@@ -173,6 +176,8 @@ def generative_social_choice(
     the budgeted one, with at most k statements of at most ``budget`` words in all; any other rule id
     of :mod:`pnyx.rules` is run once over a fixed pool (the data's statements and one generation round
     for everyone), for comparison. ``keep_candidates`` keeps earlier rounds' candidates in the pool.
+    ``oracle`` (a :class:`pnyx.planner.AdaptiveQueries`, ``gsc`` only): the pool is filled by its cheap
+    screen and each round asks ``discriminative`` only for the pairs the query planner chooses.
     """
     if not 1 <= k <= profile.n:
         raise ValueError(f"k must be between 1 and the number of participants ({profile.n}), got {k}")
@@ -183,12 +188,14 @@ def generative_social_choice(
     if rule == "gsc-budgeted" and (budget is None or budget < 1):
         raise ValueError("rule 'gsc-budgeted' needs a positive word budget")
     progress = progress or (lambda phase, done, total: None)
-    pool = _Pool(profile, discriminative)
+    if oracle is not None and rule != "gsc":
+        raise ValueError(f"adaptive queries run the gsc rule only, not {rule!r}; use exhaustive queries")
+    pool = _Pool(profile, discriminative if oracle is None else oracle.screen)
     progress("impute", 0, 1)
     pool.fill(list(range(profile.m)))
     progress("impute", 1, 1)
     if rule == "gsc":
-        return _rounds(pool, k, generators, keep_candidates, seed, progress)
+        return _rounds(pool, k, generators, keep_candidates, seed, progress, oracle)
     if rule == "gsc-budgeted":
         return _budgeted(pool, k, budget, generators, seed, progress)
     return _fixed_pool(pool, k, rule, generators, seed, progress)
@@ -207,7 +214,8 @@ def _propose(pool: _Pool, generators, unmatched: np.ndarray, t: int, k: int, *, 
     return cols
 
 
-def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seed: int, progress: Progress) -> ProcessResult:
+def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seed: int, progress: Progress,
+            oracle: Any = None) -> ProcessResult:
     from pnyx.rules.gsc import gsc_round
 
     n = pool.profile.n
@@ -224,7 +232,11 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seed: int, p
         kept = [j for j in dict.fromkeys((kept if keep_candidates else data) + new) if j not in slate]
         if not kept:
             raise ProcessError(f"round {t + 1}: the generators proposed no statement outside the slate")
-        step = gsc_round(pool.profile.utilities[:, kept], unmatched, r)
+        asked = None
+        if oracle is None:
+            step = gsc_round(pool.profile.utilities[:, kept], unmatched, r)
+        else:
+            pool.profile, step, asked = oracle.round(pool.profile, kept, unmatched, r)
         j = kept[step.candidate]
         matching[step.matched] = t
         unmatched[step.matched] = False
@@ -232,10 +244,13 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seed: int, p
         log.append(RoundLog(round=t + 1, size_target=r, word_budget=None, unmatched=before, candidates=new,
                             pool=kept, chosen=[j], score=step.score,
                             scores={c: float(s) for c, s in zip(kept, step.scores)},
-                            matched=np.asarray(step.matched).tolist(), ties=step.ties))
+                            matched=np.asarray(step.matched).tolist(), ties=step.ties, queries=asked))
         progress("choose", t + 1, k)
+    info: dict[str, Any] = {"keep_candidates": keep_candidates}
+    if oracle is not None:
+        info["queries"] = oracle.summary(pool.profile)
     return ProcessResult(profile=pool.profile, slate=slate, matching=matching, rule="gsc", seed=seed, rounds=log,
-                         info={"keep_candidates": keep_candidates})
+                         info=info)
 
 
 def _budgeted(pool: _Pool, k: int, budget: int, generators, seed: int, progress: Progress) -> ProcessResult:
@@ -387,6 +402,8 @@ def audit(result: ProcessResult, assignment: Any, *, accuracy: Any = None, usage
         },
         "model_usage": usage or usage_of([]),
     }
+    if "queries" in result.info:
+        out["queries"] = result.info["queries"]
     if result.rule == "gsc-budgeted":
         # participants the budgeted process left unmatched are credited with their best slate statement
         best = np.argmax(U[:, slate], axis=1)
@@ -415,9 +432,15 @@ def run(
     cache: Any = None,
     measure_accuracy: bool = True,
     progress: Progress | None = None,
+    queries: str | None = None,
+    query_budget: int | None = None,
 ) -> Run:
     """Build the named backends (sharing ``cache``, a :class:`pnyx.queries.cache.Cache`), run
-    :func:`generative_social_choice`, the balanced assignment and the :func:`audit`."""
+    :func:`generative_social_choice`, the balanced assignment and the :func:`audit`.
+
+    ``queries``: ``exhaustive`` (every pooled pair asked of the backend) or ``adaptive`` (the query
+    planner, :mod:`pnyx.planner`, at most ``query_budget`` backend queries); default: adaptive for a
+    backend that charges per call (``llm``) with the ``gsc`` rule, exhaustive otherwise."""
     from pnyx.assignment import balanced
     from pnyx.queries import get_discriminative, get_generative
 
@@ -430,12 +453,13 @@ def run(
         generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
     shared = {"cache": cache, "seed": seed}
     disc = get_discriminative(backend, shared)
+    oracle = _adaptive_queries(disc, shared, queries, query_budget, backend, rule, budget)
     # on vote data the participants' texts are their own comments, already statements in the pool; by
     # default extractive proposes only the data's statements (see default_generators)
     source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
     gens = [get_generative(g, shared, **(source if g == "extractive" else {})) for g in generators]
     result = generative_social_choice(profile, k, discriminative=disc, generators=gens, rule=rule, budget=budget,
-                                      keep_candidates=keep_candidates, seed=seed, progress=progress)
+                                      keep_candidates=keep_candidates, seed=seed, progress=progress, oracle=oracle)
     assignment = balanced(result.utilities, result.slate)
     report = None
     if measure_accuracy:
@@ -448,3 +472,26 @@ def run(
     checked = audit(result, assignment, accuracy=report, usage=usage_of([disc, *gens]))
     progress("audit", 1, 1)
     return Run(result=result, assignment=assignment, audit=checked, backend=backend, generators=list(generators))
+
+
+PAID = ("llm",)
+"""Backends that charge per call: adaptive queries by default."""
+
+
+def _adaptive_queries(disc: Any, shared: dict, queries: str | None, query_budget: int | None, backend: str,
+                      rule: str, budget: int | None) -> Any:
+    """The :class:`pnyx.planner.AdaptiveQueries` hook for ``run`` (None for exhaustive queries)."""
+    if queries is None:
+        queries = "adaptive" if backend in PAID and rule == "gsc" and budget is None else "exhaustive"
+    if queries not in ("adaptive", "exhaustive"):
+        raise ValueError(f"queries must be 'adaptive' or 'exhaustive', not {queries!r}")
+    if query_budget is not None and queries != "adaptive":
+        raise ValueError("a query budget needs adaptive queries (--queries adaptive)")
+    if queries == "exhaustive":
+        return None
+    from pnyx.planner import AdaptiveQueries, backend_oracle
+    from pnyx.queries import get_discriminative
+
+    label = f"{disc.name}:{disc.model}" if getattr(disc, "model", "") else disc.name
+    return AdaptiveQueries(ask=backend_oracle(disc), screen=get_discriminative("cf", shared), label=label,
+                           budget=query_budget)
