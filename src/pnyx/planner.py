@@ -58,7 +58,7 @@ Ask = Callable[[Pairs], np.ndarray]
 Z = 2.0
 """Default width of the confidence bounds, in standard deviations (≈ 97.7 % one-sided)."""
 
-_BISECTION = 24  # 4 / 2**24 ≈ 2.4e-7 of the utility scale
+_BISECTION = 20  # 4 / 2**20 ≈ 4e-6 of the utility scale
 _EPS = 1e-6
 
 
@@ -80,18 +80,36 @@ def score_bounds(values: np.ndarray, sd: np.ndarray, known: np.ndarray, r: int, 
     """
     u, m = values.shape
     estimate = np.partition(values, u - r, axis=0)[u - r]
-    s = np.where(known, 1.0, np.maximum(sd, _EPS))
+    lower, upper = np.empty(m), np.empty(m)
+    step = max(1, (1 << 17) // max(u, 1))  # columns per chunk: temporaries stay in cache
+    for a in range(0, m, step):
+        cols = slice(a, min(m, a + step))
+        lower[cols], upper[cols] = _bisect(values[:, cols], sd[:, cols], known[:, cols], r, z)
+    return estimate, lower, upper
+
+
+def _bisect(values: np.ndarray, sd: np.ndarray, known: np.ndarray, r: int, z: float) -> tuple[np.ndarray, np.ndarray]:
+    # known entries only shift the count N(t); estimated ones add P(u ≥ t) (known ones: v = −∞, p = 0)
+    v = np.where(known, -np.inf, values).astype(np.float32)
+    inv = (1.0 / np.where(known, 1.0, np.maximum(sd, _EPS))).astype(np.float32)
+    exact = np.where(known, values, -np.inf)
+    m = values.shape[1]
     lo = np.zeros((2, m))  # row 0: lower bound search, row 1: upper bound search
     hi = np.full((2, m), MAX_UTILITY + 1e-9)
     sign = np.array([-z, z])[:, None]
+    p = np.empty((2, *values.shape), np.float32)
     for _ in range(_BISECTION):
         mid = (lo + hi) / 2
-        p = _at_least(values[None], s[None], known[None], mid[:, None, :])
-        mu, var = p.sum(axis=1), (p * (1 - p)).sum(axis=1)
-        ok = mu + sign * np.sqrt(var) >= r - 1e-9  # lower: still confidently ≥ r; upper: possibly ≥ r
+        above = (exact[None] >= mid[:, None, :] - 1e-12).sum(axis=1)
+        np.subtract(v[None], mid[:, None, :].astype(np.float32), out=p)
+        np.multiply(p, inv[None], out=p)
+        ndtr(p, out=p)
+        mu = above + p.sum(axis=1, dtype=np.float64)
+        var = (p * (1 - p)).sum(axis=1, dtype=np.float64)
+        ok = mu + sign * np.sqrt(var) >= r - 1e-6  # lower: still confidently ≥ r; upper: possibly ≥ r
         lo = np.where(ok, mid, lo)
         hi = np.where(ok, hi, mid)
-    return estimate, np.minimum(lo[0], MAX_UTILITY), np.minimum(lo[1], MAX_UTILITY)
+    return np.minimum(lo[0], MAX_UTILITY), np.minimum(lo[1], MAX_UTILITY)
 
 
 @dataclass
@@ -136,7 +154,8 @@ def _top_entries(w: np.ndarray, take: int, floor: float) -> np.ndarray:
 
 def plan_queries(values: np.ndarray, sd: np.ndarray, known: np.ndarray, unmatched: np.ndarray, r: int, *,
                  batch: int = 64, budget: int | None = None, z: float = Z, challengers: int = 3,
-                 tolerance: float = 0.0) -> QueryPlan:
+                 tolerance: float = 0.0, bounds: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                 ) -> QueryPlan:
     """The next judgments a GSC round needs, the bounds on every candidate, and whether it is settled.
 
     Parameters
@@ -161,6 +180,8 @@ def plan_queries(values: np.ndarray, sd: np.ndarray, known: np.ndarray, unmatche
         Contenders refined together with the leader.
     tolerance
         The rule's near-tie tolerance: a contender within it of the leader does not keep the choice open.
+    bounds
+        (estimate, lower, upper) of :func:`score_bounds` when the caller has them up to date.
 
     Returns
     -------
@@ -193,7 +214,7 @@ def plan_queries(values: np.ndarray, sd: np.ndarray, known: np.ndarray, unmatche
     if np.isnan(V).any() or np.isnan(S[~K]).any():
         raise InputError("every unmatched participant needs an estimate and a standard deviation for every "
                          "candidate (predict them first)", field="values")
-    estimate, lower, upper = score_bounds(V, S, K, r, z=z)
+    estimate, lower, upper = score_bounds(V, S, K, r, z=z) if bounds is None else bounds
     m = V.shape[1]
     order = np.lexsort((np.arange(m), -lower, -estimate))
     leader = int(order[0])
@@ -264,10 +285,12 @@ def adaptive_round(values: np.ndarray, sd: np.ndarray, known: np.ndarray, unmatc
     batch = batch or max(64, r // 2)
     asked: list[np.ndarray] = []
     spent, plans = 0, 0
+    rows = np.flatnonzero(np.asarray(unmatched, bool))
+    bounds = None
     while True:
         plan = plan_queries(values, sd, known, unmatched, r, batch=batch,
                             budget=None if budget is None else budget - spent, z=z, challengers=challengers,
-                            tolerance=tolerance)
+                            tolerance=tolerance, bounds=bounds)
         plans += 1
         if plan.pairs.size == 0:
             break
@@ -278,6 +301,12 @@ def adaptive_round(values: np.ndarray, sd: np.ndarray, known: np.ndarray, unmatc
         known[i, j] = True
         asked.append(plan.pairs)
         spent += len(plan.pairs)
+        # only the asked columns' bounds move
+        touched = np.unique(j)
+        bounds = tuple(b.copy() for b in (plan.estimate, plan.lower, plan.upper))
+        sub = np.ix_(rows, touched)
+        for b, new in zip(bounds, score_bounds(values[sub], sd[sub], known[sub], r, z=z)):
+            b[touched] = new
     step = gsc_round(values, unmatched, r, tolerance=tolerance, tiebreak=tiebreak, repeated=repeated)
     done = np.concatenate(asked) if asked else np.empty((0, 2), int)
     return AdaptiveRound(step, done, plans, plan.reason == "bounds" and plan.settled, plan.group_settled,
@@ -395,10 +424,15 @@ class PlannerChooser:
     The cheap predictions (``screen``, default :class:`pnyx.queries.cf.CollaborativeFiltering`) and
     the :func:`judgment_value` of every entry are recomputed when the observed judgments change, not
     on every call. Each participant is asked for at most ``per_participant`` judgments in all.
+
+    People answer slowly but a judgment costs nothing more than the participant's attention, so the
+    chooser explores more broadly than the LLM rounds: every contender of every simulated round is
+    weighted (``challengers`` None) with bounds of ``z`` = 1 standard deviation (benchmarks/README.md,
+    "Adaptive queries", compares choosers).
     """
 
-    def __init__(self, k: int, per_participant: int = 20, *, screen: Any = None, z: float = Z, challengers: int = 3,
-                 seed: int = 0):
+    def __init__(self, k: int, per_participant: int = 20, *, screen: Any = None, z: float = 1.0,
+                 challengers: int | None = None, seed: int = 0):
         if k < 1 or per_participant < 1:
             raise InputError("k and per_participant must be at least 1", field="per_participant")
         if screen is None:
@@ -413,8 +447,8 @@ class PlannerChooser:
         key = (profile.n, profile.m, int(profile.observed.sum()), hash(profile.observed.tobytes()))
         if key != self._key:
             values, sd = estimate(profile, self.screen)
-            self._weights = judgment_value(values, sd, profile.observed, min(self.k, profile.n),
-                                           z=self.z, challengers=self.challengers)
+            self._weights = judgment_value(values, sd, profile.observed, min(self.k, profile.n), z=self.z,
+                                           challengers=profile.m if self.challengers is None else self.challengers)
             self._key = key
         return self._weights
 
