@@ -60,6 +60,7 @@ Z = 2.0
 
 _BISECTION = 20  # 4 / 2**20 ≈ 4e-6 of the utility scale
 _EPS = 1e-6
+_TIE = 1e-5  # bounds closer than this are equal (above the bisection's precision)
 
 
 # -- bounds ---------------------------------------------------------------------------------------
@@ -219,7 +220,7 @@ def plan_queries(values: np.ndarray, sd: np.ndarray, known: np.ndarray, unmatche
     order = np.lexsort((np.arange(m), -lower, -estimate))
     leader = int(order[0])
     others = np.arange(m) != leader
-    contenders = np.flatnonzero(others & (upper > lower[leader] + tolerance + _EPS))
+    contenders = np.flatnonzero(others & (upper > lower[leader] + tolerance + _TIE))
     contenders = contenders[np.argsort(-upper[contenders], kind="stable")]
     full_group = r == rows.size
     floor = float(ndtr(-z) * ndtr(z))  # p(1 − p) at z standard deviations from the threshold
@@ -246,9 +247,9 @@ def plan_queries(values: np.ndarray, sd: np.ndarray, known: np.ndarray, unmatche
     if pairs.size == 0:
         reason = "exhausted" if choice_open else "bounds"
         return QueryPlan(pairs, estimate, lower, upper, leader, contenders.tolist(), uncertain, True,
-                         not uncertain or choice_open, reason)
+                         not uncertain, reason)
     return QueryPlan(pairs, estimate, lower, upper, leader, contenders.tolist(), uncertain, not choice_open,
-                     False, "open" if choice_open else "bounds")
+                     not uncertain, "open" if choice_open else "bounds")
 
 
 # -- one adaptive round and the adaptive GSC rule over a fixed pool ------------------------------------
