@@ -100,8 +100,8 @@ def make_truth(name: str, seed: int) -> Truth:
 ORACLE_SCALE = [1.0]
 
 
-def answers(truth: Truth, seed: int) -> np.ndarray:
-    noise = np.random.default_rng(seed + 2).normal(0, truth.sigma * ORACLE_SCALE[0], truth.T.shape)
+def answers(truth: Truth, seed: int, draw: int = 0) -> np.ndarray:
+    noise = np.random.default_rng([seed + 2, draw]).normal(0, truth.sigma * ORACLE_SCALE[0], truth.T.shape)
     return np.where(truth.observed, truth.T, np.clip(truth.T + noise, 0, 4))
 
 
@@ -167,6 +167,12 @@ def run_queries(truth: Truth, seed: int) -> list[dict]:
                  **quality(truth.T, slate, matching)})
     rows.append(adaptive)
     return rows
+
+
+def spread(truth: Truth, seed: int, draws: int = 5) -> list[float]:
+    """Exhaustive GSC's true total under fresh draws of the oracle's noise, relative to draw 0."""
+    totals = [balanced(truth.T, gsc(answers(truth, seed, d), K).slate).total for d in range(draws + 1)]
+    return [t / totals[0] - 1 for t in totals[1:]]
 
 
 # -- people --------------------------------------------------------------------------------------
@@ -274,6 +280,8 @@ def main() -> None:
     ap.add_argument("--truths", nargs="+", default=["biodiversity", "vtaiwan", "spatial-1000", "spatial-10000"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--skip", nargs="*", default=[], choices=["queries", "people", "http"])
+    ap.add_argument("--spread", action="store_true",
+                    help="also: exhaustive's true total under 5 fresh draws of the oracle noise")
     ap.add_argument("--oracle-scale", type=float, default=1.0,
                     help="oracle noise as a multiple of cf's hold-out RMSE (1: matched to it)")
     args = ap.parse_args()
@@ -301,6 +309,13 @@ def main() -> None:
         print("|---|---|---|" + "---|" * K)
         for name, s, method, rth in per_round:
             print(f"| {name} | {s} | {method} | " + " | ".join(f"{v:.2f}" for v in rth) + " |")
+    if args.spread:
+        print("\nExhaustive's own spread: true total under 5 fresh draws of the oracle's noise, relative to the draw above\n")
+        print("| truth | seed | change of the true total per draw | largest change |")
+        print("|---|---|---|---|")
+        for (name, s), truth in truths.items():
+            d = spread(truth, s)
+            print(f"| {name} | {s} | " + " ".join(f"{x:+.2%}" for x in d) + f" | {max(map(abs, d)):.2%} |", flush=True)
     if "people" not in args.skip:
         print(f"\nPeople: {PER_PARTICIPANT} judgments per participant, answered from the truth; slate = GSC on cf's completion\n")
         print("| truth | seed | chooser | judgments | true BJR | largest blocking coalition / required | true total | "
