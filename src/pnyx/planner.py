@@ -405,16 +405,21 @@ def judgment_value(values: np.ndarray, sd: np.ndarray, known: np.ndarray, k: int
 
 def choose_for_participant(i: int, weights: np.ndarray, known: np.ndarray, limit: int,
                            rated_per_statement: np.ndarray | None = None) -> list[int]:
-    """Statements participant ``i`` should judge next: up to ``limit`` − (judgments already known) of them,
-    by :func:`judgment_value` (highest first), ties and zero-weight fillers by fewest judgments so far,
-    then lowest column."""
+    """Statements participant ``i`` should judge next: up to ``limit`` − (judgments already known) of them.
+
+    Highest :func:`judgment_value` first, with diminishing returns per statement: a statement already
+    judged c times counts w/√(1 + c) (the standard error of its estimate falls like 1/√c), so that
+    judgments spread over the contenders; ties and zero-weight fillers by fewest judgments so far, then
+    lowest column. ``rated_per_statement`` (default: counted from ``known``) lets a caller update the
+    counts as it assigns."""
     known_i = np.asarray(known[i], bool)
     left = max(0, int(limit) - int(known_i.sum()))
     if left == 0:
         return []
     counts = np.asarray(known, bool).sum(axis=0) if rated_per_statement is None else np.asarray(rated_per_statement)
     cand = np.flatnonzero(~known_i)
-    order = np.lexsort((cand, counts[cand], -np.round(weights[i, cand], 12)))
+    value = weights[i, cand] / np.sqrt(1.0 + counts[cand])
+    order = np.lexsort((cand, counts[cand], -np.round(value, 12)))
     return cand[order[:left]].tolist()
 
 
