@@ -198,19 +198,20 @@ def truth(tmp_path):
         yield server, data
 
 
-def _run(server, data, out, *extra, timeout=300):
+def _run(server, data, out, *extra, accuracy=False):
     env = {**os.environ, "PNYX_LLM_BASE_URL": server.base_url, "PNYX_LLM_MODEL": "truth"}
     cmd = [sys.executable, "-m", "pnyx.cli", "run", str(data), "-k", "3", "--backend", "llm", "--generators",
-           "extractive", "--no-accuracy", "--out", str(out), *extra]
+           "extractive", "--accuracy" if accuracy else "--no-accuracy", "--out", str(out), *extra]
     return cmd, env
 
 
 def test_adaptive_is_the_llm_default_asks_fewer_and_reruns_from_the_cache(truth, tmp_path):
     server, data = truth
-    cmd, env = _run(server, data, tmp_path / "a")
+    cmd, env = _run(server, data, tmp_path / "a", accuracy=True)
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-2000:]
     audit = json.loads((tmp_path / "a" / "audit.json").read_text())
+    assert audit["accuracy"]["backend"].startswith("cf")  # the screen's accuracy: no model call for it
     q = audit["queries"]
     assert q["mode"] == "adaptive" and q["exhaustive_calls"] == 60 * 10
     assert 0 < q["calls"] == audit["model_usage"]["calls"] == server.requests < q["exhaustive_calls"]

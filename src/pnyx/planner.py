@@ -548,7 +548,6 @@ class AdaptiveQueries:
         seen = replace(profile, observed=known_all)
         values, sd = estimate(seen.subset(statements=cols), self.screen)
         known = known_all[:, cols]
-        values = np.where(known, profile.utilities[:, cols], values)
         ask_cols = lambda pairs: self.ask(profile, np.column_stack([pairs[:, 0], cols[pairs[:, 1]]]))  # noqa: E731
         spent = self.calls
         res = adaptive_round(values, sd, known, unmatched, r, ask_cols,

@@ -440,7 +440,8 @@ def run(
 
     ``queries``: ``exhaustive`` (every pooled pair asked of the backend) or ``adaptive`` (the query
     planner, :mod:`pnyx.planner`, at most ``query_budget`` backend queries); default: adaptive for a
-    backend that charges per call (``llm``) with the ``gsc`` rule, exhaustive otherwise."""
+    backend that charges per call (``llm``) with the ``gsc`` rule, exhaustive otherwise. With adaptive
+    queries ``measure_accuracy`` measures the cheap screen (``cf``), which fills every pair not asked."""
     from pnyx.assignment import balanced
     from pnyx.queries import get_discriminative, get_generative
 
@@ -466,8 +467,11 @@ def run(
         from pnyx.evaluate.accuracy import statement_held_out, vote_held_out
 
         step = lambda done, total: progress("accuracy", done, total)  # noqa: E731
-        report = (vote_held_out(profile, disc, seed=seed, progress=step) if profile.scale == "vote"
-                  else statement_held_out(profile, disc, progress=step))
+        # adaptive: the screen's accuracy (it fills every pair not asked; measuring the paid backend would
+        # ask it about every held-out pair)
+        measured = disc if oracle is None else oracle.screen
+        report = (vote_held_out(profile, measured, seed=seed, progress=step) if profile.scale == "vote"
+                  else statement_held_out(profile, measured, progress=step))
     progress("audit", 0, 1)
     checked = audit(result, assignment, accuracy=report, usage=usage_of([disc, *gens]))
     progress("audit", 1, 1)
