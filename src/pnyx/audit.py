@@ -126,6 +126,8 @@ class Audit:
     caveats: list[str]
     model_usage: dict[str, float]
     extras: dict[str, Any] = field(default_factory=dict)
+    queries: dict[str, Any] | None = None
+    """Adaptive queries: calls made, the calls an exhaustive run makes, each round's settled state."""
 
     def to_json(self) -> dict[str, Any]:
         from pnyx.io.writers import to_jsonable
@@ -306,5 +308,5 @@ def audit(result: ProcessResult, assignment: Any, *, accuracy: Any = None, usage
               "min_support": result.pool_report.min_support, "tolerance": eps, "tiebreak": result.tiebreak,
               "seats_allowed": bool(result.info.get("seats", False))},
         utilities=utilities, accuracy=acc, rounds=_round_audits(result, band), groups=group_support(profile, slate),
-        caveats=caveats, model_usage=usage or {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0,
+        queries=result.info.get("queries"), caveats=caveats, model_usage=usage or {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0,
                                                "cost_usd": 0.0})

@@ -112,6 +112,10 @@ def run(
     silent_authors: bool = typer.Option(False, "--count-silent-participants",
                                         help="Count participants with no judgment (e.g. authors who never voted)."),
     question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
+    queries: Optional[str] = typer.Option(None, "--queries", help="adaptive (the query planner) or exhaustive "
+                                          "(every pair); default: adaptive for the llm backend, exhaustive otherwise."),
+    query_budget: Optional[int] = typer.Option(None, "--query-budget", min=0,
+                                               help="Adaptive queries: at most this many backend queries in all."),
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
     try:  # every option checked before the heavy imports and the data; --out held and --cache opened before any work
@@ -140,6 +144,8 @@ def run(
                                  option="--exclude-participants") if exclude_participants else [])
         accuracy = accuracy and _unmeasurable(profile, "vote-held-out" if profile.scale == "vote" else "") is None
         opened_cache = _hold_out(out, cache)
+        if queries not in (None, "adaptive", "exhaustive"):
+            raise InputError(f"unknown --queries {queries!r}; known: adaptive, exhaustive", field="--queries")
     except InputError as exc:
         fail(exc)
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -156,7 +162,8 @@ def run(
                                   keep_candidates=not fresh_candidates, seats=not distinct, tolerance=tie_tolerance,
                                   tiebreak=tiebreak, policy=policy, exclude_participants=excluded_ids,
                                   silent_authors=silent_authors, seed=seed, cache=opened_cache,
-                                  measure_accuracy=accuracy, progress=progress)
+                                  measure_accuracy=accuracy, progress=progress,
+                                  queries=queries, query_budget=query_budget)
             progress("report", 0, 1)
             paths = write_outputs(result, out)
             progress("report", 1, 1)
@@ -173,6 +180,10 @@ def run(
         console.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False, soft_wrap=True)
     console.print(f"On the utilities used: {audit.bjr.sentence(res.profile.n / len(res.slate))}", highlight=False,
                   soft_wrap=True)
+    if audit.queries:
+        q = audit.queries
+        console.print(f"adaptive queries: {q['calls']} of the {q['exhaustive_calls']} an exhaustive run makes; "
+                      f"{q['settled_rounds']} of {len(q['rounds'])} rounds settled.", highlight=False)
     if audit.cbjr is not None:
         c = audit.cbjr
         console.print(f"cBJR {'holds' if c.satisfied else 'violated'}; the slate uses {c.params['words']} of "
@@ -655,6 +666,42 @@ def delete_participant(
         fail(exc)
     console.print(f"deleted participant {participant}: " + ", ".join(f"{v} {k}" for k, v in counts.items()),
                   highlight=False)
+# -- adaptive queries for people: the judgments a rating round should collect (pnyx.planner) ----------------
+@app.command()
+def plan(
+    data: Path = typer.Argument(..., help="A data file or folder (the judgments collected so far)."),
+    k: int = typer.Option(..., "-k", "--k", min=1, help="Number of statements in the slate to be chosen."),
+    per_participant: int = typer.Option(20, "--per-participant", min=1,
+                                        help="Judgments per participant in all (those already in DATA count)."),
+    out: Path = typer.Option(..., "--out", help="CSV of participant,statement pairs to collect (the data's ids)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the cheap predictor (cf)."),
+) -> None:
+    """The (participant, statement) pairs a rating round should collect, most useful first per participant."""
+    import csv
+
+    from pnyx.io import load
+    from pnyx.planner import plan_ratings
+
+    try:
+        profile = load(data)
+        if k > profile.n:
+            raise InputError(f"-k must be at most the number of participants ({profile.n}), got {k}", field="-k")
+        if not profile.observed.any():
+            raise InputError("no judgments in the data: the planner needs some to predict from", path=str(data))
+        pairs = plan_ratings(profile, k, per_participant, seed=seed)
+    except ValueError as exc:
+        fail(exc)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["participant", "statement", "priority"])
+        last, rank = None, 0
+        for i, j in pairs:
+            rank = rank + 1 if i == last else 1
+            last = i
+            writer.writerow([profile.participant_ids[i], profile.statement_ids[j], rank])
+    rows = len(pairs)
+    console.print(f"{rows} judgments to collect from {profile.n} participants: {escape(str(out))}", highlight=False)
 
 
 if __name__ == "__main__":

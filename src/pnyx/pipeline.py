@@ -132,6 +132,8 @@ def run(
     cache: Any = None,
     measure_accuracy: bool = True,
     progress: Progress | None = None,
+    queries: str | None = None,
+    query_budget: int | None = None,
 ) -> Run:
     """Build the named backends (every one gets ``seed`` and ``cache``, a :class:`pnyx.queries.cache.Cache`),
     run :func:`pnyx.process.generative_social_choice`, the balanced assignment and :func:`pnyx.audit.audit`.
@@ -139,6 +141,11 @@ def run(
     ``generators`` None picks :func:`default_generators` (an LLM when ``PNYX_LLM_BASE_URL`` and
     ``PNYX_LLM_MODEL`` are set). The accuracy is measured on this data's observed judgments (none
     observed: not measured, and the audit says so).
+
+    ``queries``: ``exhaustive`` (every pooled pair asked of the backend) or ``adaptive`` (the query
+    planner, :mod:`pnyx.planner`, at most ``query_budget`` backend queries); default: adaptive for a
+    backend that charges per call (``llm``) with the ``gsc`` rule, exhaustive otherwise. With adaptive
+    queries the accuracy measured is the cheap screen's (``cf``), which fills every pair not asked.
     """
     from pnyx.assignment import balanced
     from pnyx.queries import get_discriminative, get_generative
@@ -155,21 +162,23 @@ def run(
     disc = get_discriminative(backend, settings)
     if disc.needs_judgments:
         require_judgments(profile, disc.name)
+    oracle = adaptive_queries(disc, settings, queries, query_budget, backend, rule, budget)
     # on vote data the participants' texts are their own comments, already statements in the pool; by
     # default extractive proposes only the data's statements (see default_generators)
     source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
     gens = [get_generative(g, settings, **(source if g == "extractive" else {})) for g in generators]
     result = generative_social_choice(profile, k, discriminative=disc, generators=gens, rule=rule, budget=budget,
                                       keep_candidates=keep_candidates, seats=seats, tolerance=tolerance,
-                                      tiebreak=tiebreak, policy=policy, seed=seed, progress=progress)
+                                      tiebreak=tiebreak, policy=policy, seed=seed, progress=progress, oracle=oracle)
     assignment = balanced(result.utilities, result.slate)
     report = None
     if measure_accuracy and profile.observed.any():
         from pnyx.evaluate.accuracy import statement_held_out, vote_held_out
 
         step = lambda done, total: progress("accuracy", done, total)  # noqa: E731
-        report = (vote_held_out(profile, disc, seed=seed, progress=step) if profile.scale == "vote"
-                  else statement_held_out(profile, disc, progress=step))
+        measured = disc if oracle is None else oracle.screen  # (measuring the paid backend would cost calls)
+        report = (vote_held_out(profile, measured, seed=seed, progress=step) if profile.scale == "vote"
+                  else statement_held_out(profile, measured, progress=step))
     progress("audit", 0, 1)
     labels = [label for label in result.profile.provenance_labels if label != "observed"]
     checked = audit(result, assignment, accuracy=report, usage=usage_of([disc, *gens]),
@@ -181,3 +190,32 @@ def run(
                                   bias=report is not None)
     progress("audit", 1, 1)
     return run_
+
+
+PAID = ("llm",)
+"""Backends that charge per call: adaptive queries by default."""
+
+
+def adaptive_queries(disc: Any, settings: dict, queries: str | None, query_budget: int | None, backend: str,
+                     rule: str, budget: int | None) -> Any:
+    """The :class:`pnyx.planner.AdaptiveQueries` hook of :func:`run` (None for exhaustive queries).
+
+    Raises
+    ------
+    InputError
+        An unknown ``queries`` mode, or a query budget without adaptive queries.
+    """
+    if queries is None:
+        queries = "adaptive" if backend in PAID and rule == "gsc" and budget is None else "exhaustive"
+    if queries not in ("adaptive", "exhaustive"):
+        raise InputError(f"queries must be 'adaptive' or 'exhaustive', not {queries!r}", field="--queries")
+    if query_budget is not None and queries != "adaptive":
+        raise InputError("a query budget needs adaptive queries (--queries adaptive)", field="--query-budget")
+    if queries == "exhaustive":
+        return None
+    from pnyx.planner import AdaptiveQueries, backend_oracle
+    from pnyx.queries import get_discriminative
+
+    label = f"{disc.name}:{disc.model}" if getattr(disc, "model", "") else disc.name
+    return AdaptiveQueries(ask=backend_oracle(disc), screen=get_discriminative("cf", settings), label=label,
+                           budget=query_budget)

@@ -180,6 +180,8 @@ class RoundLog:
     """``gsc``: the chosen statement was already on the slate and takes another seat."""
     unmatched_mask: np.ndarray | None = None
     """``gsc``: who was unmatched at the start of the round (for the audit's near-tie band)."""
+    queries: dict[str, Any] | None = None
+    """Adaptive queries (:class:`pnyx.planner.AdaptiveQueries`): calls this round, settled or not."""
 
 
 @dataclass
@@ -305,6 +307,7 @@ def generative_social_choice(
     policy: PoolPolicy = PoolPolicy(),
     seed: int = 0,
     progress: Progress | None = None,
+    oracle: Any = None,
 ) -> ProcessResult:
     """Run the process on ``profile`` for a slate of ``k`` seats.
 
@@ -330,6 +333,9 @@ def generative_social_choice(
         Which data statements compete (:class:`PoolPolicy`).
     seed
         Seeds round t's generators with ``seed + t``.
+    oracle
+        Adaptive queries (:class:`pnyx.planner.AdaptiveQueries`, ``gsc`` only): the pool is filled by its
+        cheap screen and each round asks ``discriminative`` only for the pairs the query planner chooses.
 
     Returns
     -------
@@ -352,15 +358,18 @@ def generative_social_choice(
         rule = "gsc-budgeted"
     if rule == "gsc-budgeted" and (budget is None or budget < 1):
         raise InputError("rule 'gsc-budgeted' needs a positive word budget", field="budget")
+    if oracle is not None and rule != "gsc":
+        raise InputError(f"adaptive queries run the gsc rule only, not {rule!r}; use --queries exhaustive",
+                         field="queries")
     progress = progress or (lambda phase, done, total: None)
     eligible, pool_report = eligible_columns(profile, k, policy)
-    pool = _Pool(profile, discriminative)
+    pool = _Pool(profile, discriminative if oracle is None else oracle.screen)
     progress("impute", 0, 1)
     pool.fill(list(range(profile.m)))
     progress("impute", 1, 1)
     common = {"eligible": eligible, "pool_report": pool_report, "tolerance": tolerance, "tiebreak": tiebreak}
     if rule == "gsc":
-        return _rounds(pool, k, generators, keep_candidates, seats, seed, progress, common)
+        return _rounds(pool, k, generators, keep_candidates, seats, seed, progress, common, oracle)
     if rule == "gsc-budgeted":
         return _budgeted(pool, k, budget, generators, seed, progress, common)
     return _fixed_pool(pool, k, rule, generators, seed, progress, common)
@@ -394,7 +403,7 @@ def _to_columns(tie: Tie, pool: list[int], t: int) -> Tie:
 
 
 def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool, seed: int, progress: Progress,
-            common: dict[str, Any]) -> ProcessResult:
+            common: dict[str, Any], oracle: Any = None) -> ProcessResult:
     n = pool.profile.n
     unmatched = np.ones(n, dtype=bool)
     matching = np.full(n, -1, dtype=int)
@@ -414,8 +423,13 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
                                "eligible and not on the slate); see the excluded statements in the audit")
         on_slate = np.isin(cols, slate)
         served = pool.profile.utilities[:, slate].max(axis=1) if slate else None
-        step = gsc_round(pool.profile.utilities[:, cols], unmatched, r, tolerance=common["tolerance"],
-                         tiebreak=common["tiebreak"], repeated=on_slate, served=served)
+        choice = {"tolerance": common["tolerance"], "tiebreak": common["tiebreak"], "repeated": on_slate,
+                  "served": served}
+        asked = None
+        if oracle is None:
+            step = gsc_round(pool.profile.utilities[:, cols], unmatched, r, **choice)
+        else:
+            pool.profile, step, asked = oracle.round(pool.profile, cols, unmatched, r, **choice)
         j = cols[step.candidate]
         matching[step.matched] = t
         unmatched[step.matched] = False
@@ -425,12 +439,15 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
                             matched=np.asarray(step.matched).tolist(),
                             ties=[_to_columns(x, cols, t + 1) for x in step.ties],
                             distinctive={cols[c]: v for c, v in step.distinctive.items()},
-                            repeat=j in slate, unmatched_mask=before, served=served))
+                            repeat=j in slate, unmatched_mask=before, served=served, queries=asked))
         slate.append(j)
         progress("choose", t + 1, k)
     common["eligible"] = _grow(common["eligible"], pool.profile.m)
+    info: dict[str, Any] = {"keep_candidates": keep_candidates, "seats": seats}
+    if oracle is not None:
+        info["queries"] = oracle.summary(pool.profile)
     return ProcessResult(profile=pool.profile, slate=slate, matching=matching, rule="gsc", seed=seed, rounds=log,
-                         info={"keep_candidates": keep_candidates, "seats": seats}, **common)
+                         info=info, **common)
 
 
 def _budgeted(pool: _Pool, k: int, budget: int, generators, seed: int, progress: Progress,
