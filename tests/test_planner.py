@@ -213,7 +213,7 @@ def test_adaptive_is_the_llm_default_asks_fewer_and_reruns_from_the_cache(truth,
     audit = json.loads((tmp_path / "a" / "audit.json").read_text())
     assert audit["accuracy"]["backend"].startswith("cf")  # the screen's accuracy: no model call for it
     q = audit["queries"]
-    assert q["mode"] == "adaptive" and q["exhaustive_calls"] == 60 * 10
+    assert q["mode"] == "adaptive" and q["exhaustive_calls"] == audit["n"] * 10  # (participants with no judgment are left out)
     assert 0 < q["calls"] == audit["model_usage"]["calls"] == server.requests < q["exhaustive_calls"]
     assert len(q["rounds"]) == 3 and all({"settled", "group_settled", "queries"} <= set(r) for r in q["rounds"])
     slate = json.loads((tmp_path / "a" / "slate.json").read_text())
@@ -223,7 +223,7 @@ def test_adaptive_is_the_llm_default_asks_fewer_and_reruns_from_the_cache(truth,
     cmd_b, _ = _run(server, data, tmp_path / "b", "--queries", "exhaustive")
     exhaustive = subprocess.run(cmd_b, env=env, capture_output=True, text=True, timeout=300)
     assert exhaustive.returncode == 0, exhaustive.stderr[-2000:]
-    assert json.loads((tmp_path / "b" / "audit.json").read_text())["model_usage"]["calls"] == 60 * 10
+    assert json.loads((tmp_path / "b" / "audit.json").read_text())["model_usage"]["calls"] == audit["n"] * 10
     bad = subprocess.run(cmd + ["--queries", "sometimes"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--queries" in bad.stderr
 
