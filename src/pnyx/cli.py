@@ -12,6 +12,7 @@ from rich.markup import escape
 
 import pnyx
 from pnyx.data import InputError
+from pnyx.queries.executor import ExecutorError
 
 app = typer.Typer(help="pnyx: proportional slates of statements from free-form opinions.", no_args_is_help=True)
 console = Console()
@@ -22,6 +23,19 @@ def fail(exc: Exception) -> None:
     """Print a clear error and exit non-zero."""
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
+
+
+_EXECUTOR_HELP = "Where model calls run: local (this process) or ray (tasks on a Ray cluster; pip install 'pnyx[ray]')."
+_RAY_HELP = "Address of the Ray cluster for --executor ray (host:port of the head; default: RAY_ADDRESS, else a local one)."
+
+
+def _executor(name: str, address: str | None):
+    """The executor named on the command line (InputError for an unknown one or an address without ray)."""
+    from pnyx.queries.executor import get_executor
+
+    if address and name != "ray":
+        raise InputError("--ray-address needs --executor ray", field="--ray-address")
+    return get_executor(name, address=address) if name == "ray" else get_executor(name)
 
 
 @app.command()
@@ -68,6 +82,8 @@ def run(
     cache: Optional[Path] = typer.Option(None, "--cache", help="Model-call cache (default: OUT/cache.sqlite)."),
     fresh_candidates: bool = typer.Option(False, "--fresh-candidates", help="Choose only among each round's new candidates."),
     accuracy: bool = typer.Option(True, "--accuracy/--no-accuracy", help="Measure the backend's accuracy on this data."),
+    executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -91,6 +107,7 @@ def run(
                     raise InputError(f"unknown {kind} {name!r}; known: {', '.join(sorted(registry))}", field=f"--{kind}")
         if not 1 <= k <= profile.n:
             raise InputError(f"-k must be between 1 and the number of participants ({profile.n}), got {k}", field="-k")
+        where = _executor(executor, ray_address)
     except InputError as exc:
         fail(exc)
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -105,12 +122,12 @@ def run(
         try:
             result = run_process(profile, k, backend=backend, generators=names, rule=rule, budget=budget,
                                  keep_candidates=not fresh_candidates, seed=seed,
-                                 cache=Cache(cache or out / "cache.sqlite"), measure_accuracy=accuracy,
-                                 progress=progress)
+                                 cache=Cache(cache or out / "cache.sqlite"), executor=where,
+                                 measure_accuracy=accuracy, progress=progress)
             progress("report", 0, 1)
             paths = write_outputs(result, out)
             progress("report", 1, 1)
-        except (ProcessError, InputError, ValueError) as exc:
+        except (ProcessError, InputError, ValueError, ExecutorError) as exc:
             fail(exc)
     for s, (st, members) in enumerate(zip(result.result.statements, result.result.supporters), start=1):
         console.print(f"{s}. [dim]({len(members)} participants, {escape(st.id)})[/] {escape(st.text)}", highlight=False)
@@ -163,12 +180,12 @@ _BACKEND_HELP = "Discriminative backend: offline (default: the best no-network c
 _CACHE_HELP = "Model-call cache (SQLite; a killed run resumes from it without repeating calls)."
 
 
-def _backend(name: str, cache: Path):
+def _backend(name: str, cache: Path, executor: str = "local", ray_address: str | None = None):
     from pnyx.queries import get_discriminative
     from pnyx.queries.cache import Cache
 
     try:
-        return get_discriminative(name, {"cache": Cache(cache)})
+        return get_discriminative(name, {"cache": Cache(cache), "executor": _executor(executor, ray_address)})
     except KeyError as exc:
         fail(InputError(exc.args[0], field="--backend"))
 
@@ -183,6 +200,8 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", help="vote-held-out: seed of the hidden votes."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
+    executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
 ) -> None:
     """How right are a backend's predictions on DATA? Hide judgments, predict them, score against baselines."""
     from rich.progress import Progress
@@ -195,7 +214,7 @@ def evaluate(
         fail(InputError(f"unknown protocol {protocol!r}; choose statement-held-out or vote-held-out", field="--protocol"))
     try:
         profile = load(data)
-        model = _backend(backend, cache)
+        model = _backend(backend, cache, executor, ray_address)
         with Progress(console=err, transient=True) as bar:
             task = bar.add_task(f"{protocol} ({backend})", total=None)
             on_fold = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
@@ -203,7 +222,7 @@ def evaluate(
                 report = vote_held_out(profile, model, frac=frac, seed=seed, progress=on_fold)
             else:
                 report = statement_held_out(profile, model, progress=on_fold)
-    except ValueError as exc:  # InputError, or data a backend cannot work with (e.g. no judgments)
+    except (ValueError, ExecutorError) as exc:  # InputError, data a backend cannot use, an executor's failure
         fail(exc)
     if out is not None:
         from pnyx.io import write_jsonl
@@ -253,6 +272,8 @@ def predict(
     backend: str = typer.Option("offline", "--backend", help=_BACKEND_HELP),
     out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here (JSONL; default: standard output)."),
     cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
+    executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
 ) -> None:
     """Predict judgments for given participant,statement pairs, in the data's own scale (votes: −1 … 1)."""
     from pnyx.evaluate.accuracy import predict_pairs
@@ -260,8 +281,8 @@ def predict(
 
     try:
         profile = load(data)
-        rows = predict_pairs(profile, _backend(backend, cache), _read_pairs(pairs, profile))
-    except ValueError as exc:  # InputError, or data a backend cannot work with (e.g. no judgments)
+        rows = predict_pairs(profile, _backend(backend, cache, executor, ray_address), _read_pairs(pairs, profile))
+    except (ValueError, ExecutorError) as exc:  # InputError, data a backend cannot use, an executor's failure
         fail(exc)
     if out is None:
         for row in rows:

@@ -413,10 +413,12 @@ def run(
     keep_candidates: bool = True,
     seed: int = 0,
     cache: Any = None,
+    executor: Any = None,
     measure_accuracy: bool = True,
     progress: Progress | None = None,
 ) -> Run:
-    """Build the named backends (sharing ``cache``, a :class:`pnyx.queries.cache.Cache`), run
+    """Build the named backends (sharing ``cache``, a :class:`pnyx.queries.cache.Cache`, and ``executor``,
+    where model calls run: :func:`pnyx.queries.executor.get_executor`), run
     :func:`generative_social_choice`, the balanced assignment and the :func:`audit`."""
     from pnyx.assignment import balanced
     from pnyx.queries import get_discriminative, get_generative
@@ -428,7 +430,7 @@ def run(
 
         cfg = LLMConfig.from_env()
         generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
-    shared = {"cache": cache, "seed": seed}
+    shared = {"cache": cache, "seed": seed, "executor": executor}
     disc = get_discriminative(backend, shared)
     # on vote data the participants' texts are their own comments, already statements in the pool; by
     # default extractive proposes only the data's statements (see default_generators)

@@ -199,7 +199,7 @@ class CollaborativeFiltering(DiscriminativeBackend):
     model = "biased-mf"
 
     def __init__(self, *, ranks: Sequence[int] = RANKS, regs: Sequence[float] = REGS,
-                 n_iter: int = 15, seed: int = 0, cache: Any = None):
+                 n_iter: int = 15, seed: int = 0, cache: Any = None, executor: Any = None):
         self.ranks, self.regs, self.n_iter, self.seed = tuple(ranks), tuple(regs), n_iter, seed
 
     def fit(self, profile: Profile) -> BiasedMF:

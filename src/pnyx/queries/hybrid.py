@@ -93,12 +93,12 @@ class Hybrid(DiscriminativeBackend):
     name = "hybrid"
 
     def __init__(self, backends: Sequence[str | DiscriminativeBackend] | None = None, *, folds: int = 5, seed: int = 0,
-                 cache: Any = None, config: dict[str, dict[str, Any]] | None = None):
+                 cache: Any = None, executor: Any = None, config: dict[str, dict[str, Any]] | None = None):
         """``backends``: names or instances (default: the installed no-network ones); ``config``: name → settings;
-        ``seed`` and ``cache`` go to every member built by name."""
+        ``seed``, ``cache`` and ``executor`` go to every member built by name."""
         config = config or {}
         backends = installed_offline() if backends is None else backends
-        settings = {"seed": seed, "cache": cache}
+        settings = {"seed": seed, "cache": cache, "executor": executor}
         self.members = [get_discriminative(b, settings, **config.get(b, {})) if isinstance(b, str) else b
                         for b in backends]
         if not self.members:
@@ -167,12 +167,12 @@ def installed_offline() -> list[str]:
 
 
 @register_discriminative("offline")
-def offline(*, seed: int = 0, cache: Any = None, **config: Any) -> DiscriminativeBackend:
+def offline(*, seed: int = 0, cache: Any = None, executor: Any = None, **config: Any) -> DiscriminativeBackend:
     """The best combination that needs no network: the hybrid over the installed no-network backends.
 
     With only ``cf`` installed it is ``cf`` itself: there is nothing to combine.
     """
     members = installed_offline()
     if len(members) > 1:
-        return Hybrid(members, seed=seed, cache=cache, **config)
-    return get_discriminative(members[0], {"seed": seed, "cache": cache}, **config)
+        return Hybrid(members, seed=seed, cache=cache, executor=executor, **config)
+    return get_discriminative(members[0], {"seed": seed, "cache": cache, "executor": executor}, **config)

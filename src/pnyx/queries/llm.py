@@ -36,11 +36,12 @@ RATINGS = np.arange(5, dtype=float)
 _DIGIT = re.compile(r"(?<!\d)[0-4](?!\d)")
 
 
-def _client(config: LLMConfig | None, client: ModelClient | None, cache: Cache | str | Path | None, settings: dict) -> ModelClient:
+def _client(config: LLMConfig | None, client: ModelClient | None, cache: Cache | str | Path | None, settings: dict,
+            executor: Any = None) -> ModelClient:
     if client is not None:
         return client.with_config(**settings) if settings else client
     config = LLMConfig.from_env(**settings) if config is None else replace(config, **settings)
-    return ModelClient(config, cache)
+    return ModelClient(config, cache, executor)
 
 
 def _answer_text(response: dict[str, Any]) -> str:
@@ -98,7 +99,8 @@ class LLMBackend(DiscriminativeBackend):
     """Discriminative queries to an LLM, one request per (participant, statement) pair.
 
     Settings not named here go to :class:`LLMConfig` (``base_url``, ``model``, ``mode``, ...), on top of
-    ``config`` or, without one, of :meth:`LLMConfig.from_env`.
+    ``config`` or, without one, of :meth:`LLMConfig.from_env`. ``executor`` (``local``, ``ray`` or a
+    :class:`pnyx.queries.executor.Executor`) is where the calls run.
     """
 
     name = "llm"
@@ -114,9 +116,10 @@ class LLMBackend(DiscriminativeBackend):
         seed: int = 0,
         max_judgments: int = 20,
         progress: bool = False,
+        executor: Any = None,
         **settings: Any,
     ):
-        self.client = _client(config, client, cache, settings)
+        self.client = _client(config, client, cache, settings, executor)
         self.config = self.client.config
         self.model = self.config.model
         self.logprobs, self.max_tokens, self.seed = logprobs, max_tokens, seed
@@ -193,12 +196,13 @@ class LLMGenerator(GenerativeBackend):
         max_participants: int = 20,
         similarity: str = "auto",
         progress: bool = False,
+        executor: Any = None,
         seed: int = 0,
         **settings: Any,
     ):
         if similarity not in ("auto", "embedding", "ratings"):
             raise ValueError(f"similarity must be 'auto', 'embedding' or 'ratings', not {similarity!r}")
-        self.client = _client(config, client, cache, settings)
+        self.client = _client(config, client, cache, settings, executor)
         self.config = self.client.config
         self.model = self.config.model
         self.temperatures = tuple(float(t) for t in temperatures)
