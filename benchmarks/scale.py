@@ -8,7 +8,7 @@ queries through the Ray executor against a loopback endpoint with a fixed latenc
 Offline profiles are synthetic and seeded. Votes: each participant has a 3-d opinion x_i and each
 statement y_j; the participant votes on 30 statements chosen at random: agree when
 x_i·y_j + ε > 0.5, disagree below −0.5, else pass (ε ~ N(0, 0.7²)). The rules and checks run on the
-complete utilities of a 3-factor model clipped to 0–4 (float32), as after imputation.
+complete utilities 2 + ½·x_i·y_j clipped to 0–4 (float32; about 1 % clipped at 4), as after imputation.
 
 Every measurement runs in a fresh Python process (``--one``): the seconds are the call alone (the
 profile is built first, untimed); memory is that process's peak resident set, profile included.
@@ -59,6 +59,7 @@ def synthetic_utilities(n: int, m: int = M, seed: int = SEED) -> np.ndarray:
     X = rng.normal(size=(n, 3)).astype(np.float32)
     Y = rng.normal(size=(m, 3)).astype(np.float32)
     U = X @ Y.T
+    U *= 0.5
     U += 2.0
     return np.clip(U, 0.0, 4.0, out=U)
 

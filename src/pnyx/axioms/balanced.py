@@ -41,13 +41,48 @@ def _deepest_overlap(start: np.ndarray, end: np.ndarray) -> tuple[int, float]:
     return int(depth[best]), float(e[best])
 
 
+_BLOCK_ENTRIES = 1 << 23
+
+
 def blocking_coalitions(U: np.ndarray, assigned: np.ndarray, d: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """For every column α: the size of the largest coalition blocking at α with utility slack d
-    (``u_i(ω(i)) < θ − d`` and ``u_i(α) ≥ θ`` for all members) and the threshold θ it blocks at."""
-    sizes = np.zeros(U.shape[1], dtype=int)
-    thetas = np.full(U.shape[1], np.nan)
-    for j in range(U.shape[1]):
-        sizes[j], thetas[j] = _deepest_overlap(assigned + d, U[:, j])
+    (``u_i(ω(i)) < θ − d`` and ``u_i(α) ≥ θ`` for all members) and the threshold θ it blocks at
+    (the smallest θ attaining that size).
+
+    With s_i = u_i(ω(i)) + d, the coalition at θ = u_i(α) has #{s < θ} − #{max(s, u(α)) < θ}
+    members (a participant with s ≥ u(α) is in both counts or neither), so a column block needs one
+    sort of max(s, u(α)) (all columns of the block in one call) and the s are sorted once.
+    """
+    U = np.asarray(U)
+    n, m = U.shape
+    sizes = np.zeros(m, dtype=int)
+    thetas = np.full(m, np.nan)
+    start = np.asarray(assigned, dtype=np.float64) + d
+    nan_cols = set(np.flatnonzero(np.isnan(U.sum(axis=0, dtype=np.float64))).tolist()) | (
+        set(range(m)) if np.isnan(start).any() else set())
+    for j in nan_cols:  # unknown entries never join a coalition: the per-column sweep
+        sizes[j], thetas[j] = _deepest_overlap(start, U[:, j].astype(np.float64))
+    cols = np.array([j for j in range(m) if j not in nan_cols], dtype=int)
+    if not cols.size or n == 0:
+        return sizes, thetas
+    s_sorted = np.sort(start)
+    lo = min(float(s_sorted[0]), float(np.fmin.reduce(U, axis=None)))
+    span = max(float(s_sorted[-1]), float(np.fmax.reduce(U, axis=None))) - lo + 1.0
+    step = max(1, _BLOCK_ENTRIES // n)
+    for at in range(0, cols.size, step):
+        block = cols[at:at + step]
+        E = U[:, block].astype(np.float64)
+        offset = (np.arange(block.size) * span - lo)[None, :]
+        M = np.sort((np.maximum(start[:, None], E) + offset).ravel(order="F"))
+        q = E + offset
+        # every column segment holds n entries: the counts of earlier columns cancel
+        below = np.searchsorted(M, q.ravel(order="F")).reshape(block.size, n) - n * np.arange(block.size)[:, None]
+        depth = np.searchsorted(s_sorted, E.ravel(order="F")).reshape(block.size, n).T - below.T
+        depth = np.where(start[:, None] < E, depth, 0)
+        best = depth.max(axis=0)
+        theta = np.where((depth == best) & (best > 0), E, np.inf).min(axis=0)
+        sizes[block] = best
+        thetas[block] = np.where(best > 0, theta, np.nan)
     return sizes, thetas
 
 

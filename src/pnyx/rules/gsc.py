@@ -174,8 +174,15 @@ def _decide(U: np.ndarray, rows: np.ndarray, r: int, scores: np.ndarray, toleran
     best = float(scores.max())
     near = np.flatnonzero(scores >= best - tolerance - _EXACT * (1.0 + abs(best)))
 
+    means: list[np.ndarray] = []
+
     def alternatives(tied: np.ndarray) -> np.ndarray:
-        return (U[tied] if pool is None else U[np.ix_(tied, pool)]).mean(axis=1, dtype=np.float64)
+        if not means:  # every row's mean over the pool, once per round and only if a cut is tied
+            total = U.sum(axis=1, dtype=np.float64)
+            if pool is not None and pool.size < U.shape[1]:
+                total -= U[:, np.setdiff1d(np.arange(U.shape[1]), pool)].sum(axis=1, dtype=np.float64)
+            means.append(total / (U.shape[1] if pool is None else pool.size))
+        return means[0][tied]
 
     groups = {}
     for c in near if tiebreak == "distinctive" or near.size == 1 else near[:1]:
@@ -221,6 +228,8 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "disti
     scores: list[float] = []
     ties: list[Tie] = []
     sizes = round_sizes(n, k)
+    W = np.ascontiguousarray(U.T)  # each statement's column contiguous; matched rows set below 0
+    step_cols = max(1, _BLOCK_ENTRIES // n)
     for t, r in enumerate(sizes):
         if t and r < sizes[t - 1]:
             bound[:] = np.inf
@@ -230,8 +239,10 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "disti
         score = np.full(m, -np.inf)
         best, at, chunk = -np.inf, 0, 8
         while at < todo.size and bound[todo[at]] >= best - tolerance - _EXACT * (1.0 + abs(best)):
-            cols = np.sort(todo[at:at + (todo.size if np.isinf(bound[todo[at]]) else chunk)])
-            score[cols] = bound[cols] = _scores(U, None if t == 0 else rows, r, cols)
+            cols = np.sort(todo[at:at + (step_cols if np.isinf(bound[todo[at]]) else chunk)])
+            # matched rows sort below every utility: the r-th largest is among the unmatched
+            score[cols] = np.partition(W[cols], n - r, axis=1)[:, n - r]
+            bound[cols] = score[cols]
             best = max(best, float(score[cols].max()))
             at += cols.size
         step = _decide(U, rows, r, score, tolerance, tiebreak, None, pool=np.flatnonzero(~chosen))
@@ -243,6 +254,8 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "disti
         chosen[step.candidate] = True
         unmatched[step.matched] = False
         assignment[step.matched] = t
+        matched = np.asarray(step.matched)
+        W[:, matched] = -1.0 - matched  # distinct values: np.partition slows down on many equal ones
     return RuleResult(slate, "gsc", k, scores, ties, "ok", {"assignment": assignment, "round_sizes": sizes})
 
 
