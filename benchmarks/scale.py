@@ -64,10 +64,40 @@ def synthetic_utilities(n: int, m: int = M, seed: int = SEED) -> np.ndarray:
     return np.clip(U, 0.0, 4.0, out=U)
 
 
+def write_polis_export(folder: Path, votes: int, voters: int, m: int = M, seed: int = SEED) -> None:
+    """A Polis export folder: m comments and a ``votes.csv`` of ``votes`` rows (some superseded)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "comments.csv", "w") as f:
+        f.write("timestamp,datetime,comment-id,author-id,agrees,disagrees,moderated,comment-body\n")
+        for j in range(m):
+            f.write(f"{j},x,{j},{j % voters},0,0,1,Comment number {j}\n")
+    with open(folder / "votes.csv", "w") as f:
+        f.write("timestamp,datetime,comment-id,voter-id,vote\n")
+        for start in range(0, votes, 100_000):
+            size = min(100_000, votes - start)
+            stamp = np.arange(start, start + size)
+            c, v, x = rng.integers(0, m, size), rng.integers(0, voters, size), rng.integers(-1, 2, size)
+            f.writelines(f"{t},x,{a},{b},{y}\n" for t, a, b, y in zip(stamp, c, v, x))
+
+
 def measure(component: str, n: int) -> dict:
     """Build the input, time the component once; seconds and peak RSS of this process."""
     from pnyx.rules import compute
 
+    if component == "read votes.csv":
+        import tempfile
+
+        from pnyx.io import load
+
+        with tempfile.TemporaryDirectory() as tmp:
+            write_polis_export(Path(tmp), n, max(1, n // 30))
+            start = time.perf_counter()
+            profile = load(tmp)
+            seconds = time.perf_counter() - start
+        return {"component": component, "n": n, "seconds": seconds, "participants": profile.n,
+                "final_votes": profile.info["final_votes"],
+                "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
     if component in ("seq-pav", "gsc", "balanced+bjr"):
         U = synthetic_utilities(n)
         slate = compute("seq-pav", U, K).slate if component == "balanced+bjr" else None
@@ -135,6 +165,10 @@ def offline_table(sizes: list[int], timeout: float) -> str:
         if "error" not in r:
             lines.append(f"run at n = {n:,}: BJR {'holds' if r['bjr'] else 'violated'}; vote-held-out sign accuracy "
                          f"{r['accuracy']:.3f} (95 % CI {r['ci95'][0]:.3f}–{r['ci95'][1]:.3f}, {r['held_out']} held-out votes)")
+    r = run_one("read votes.csv", 1_000_000, timeout)
+    if "error" not in r:
+        lines.append(f"Polis reader: a 1,000,000-row votes.csv ({r['participants']:,} voters, {r['final_votes']:,} latest votes) "
+                     f"read in {r['seconds']:.1f} s, peak {r['peak_gb']:.2f} GB")
     for n in sizes:
         r = results["cf fit", n]
         if "error" not in r:

@@ -163,7 +163,7 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
         raise InputError(f"round size r = {r} must be between 1 and the {rows.size} unmatched participants", field="r")
     if tiebreak not in TIEBREAKS:
         raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
-    scores = _scores(U, None if rows.size == U.shape[0] else rows, r, np.arange(U.shape[1]))
+    scores = _scores(U, None if rows.size == U.shape[0] else rows, r, np.arange(U.shape[1])).astype(np.float64)
     return _decide(U, rows, r, scores, tolerance, tiebreak, repeated)
 
 
@@ -228,7 +228,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "disti
     scores: list[float] = []
     ties: list[Tie] = []
     sizes = round_sizes(n, k)
-    W = np.ascontiguousarray(U.T)  # each statement's column contiguous; matched rows set below 0
+    W = np.array(U.T, order="C")  # a copy (never a view of U): each statement's column contiguous; matched rows set below 0
     step_cols = max(1, _BLOCK_ENTRIES // n)
     for t, r in enumerate(sizes):
         if t and r < sizes[t - 1]:
