@@ -225,25 +225,38 @@ class Profile:
         *,
         uncertainty: np.ndarray | None = None,
         overwrite_observed: bool = False,
+        rows: Sequence[int] | None = None,
+        cols: Sequence[int] | None = None,
     ) -> "Profile":
-        """A copy whose unknown (or, if asked, all non-observed) entries take ``predicted`` where it is finite."""
-        dtype = self.utilities.dtype
-        predicted = np.asarray(predicted)
+        """A copy whose unknown (or, if asked, all non-observed) entries take ``predicted`` where it is finite.
+
+        ``predicted`` (and ``uncertainty``) cover the ``rows`` × ``cols`` of the profile (default: all);
+        they are written one column at a time, so no other n × m temporary is made."""
+        n, m = self.utilities.shape
+        rows = np.arange(n) if rows is None else np.asarray(rows, dtype=int)
+        cols = np.arange(m) if cols is None else np.asarray(cols, dtype=int)
+        predicted = np.asarray(predicted).reshape(rows.size, cols.size)
         labels = list(self.provenance_labels)
         if label not in labels:
             labels.append(label)
         code = labels.index(label)
-        take = np.isfinite(predicted) & ~self.observed
-        if not overwrite_observed:
-            take &= np.isnan(self.utilities)
-        utilities = self.utilities.copy()
-        np.copyto(utilities, np.clip(predicted, 0.0, MAX_UTILITY), where=take, casting="unsafe")
-        provenance = self.provenance.copy()
-        provenance[take] = code
+        utilities, provenance = self.utilities.copy(), self.provenance.copy()
         unc = self.uncertainty
         if uncertainty is not None:
-            unc = np.full(self.utilities.shape, np.nan, dtype=dtype) if unc is None else unc.copy()
-            np.copyto(unc, uncertainty, where=take, casting="unsafe")
+            uncertainty = np.asarray(uncertainty).reshape(rows.size, cols.size)
+            unc = np.full((n, m), np.nan, dtype=self.utilities.dtype) if unc is None else unc.copy()
+        everyone = rows.size == n and bool((rows == np.arange(n)).all())
+        at = slice(None) if everyone else rows
+        for b, j in enumerate(cols):
+            value = predicted[:, b]
+            take = np.isfinite(value) & ~self.observed[at, j]
+            if not overwrite_observed:
+                take &= np.isnan(self.utilities[at, j])
+            where = rows[take]
+            utilities[where, j] = np.clip(value[take], 0.0, MAX_UTILITY)
+            provenance[where, j] = code
+            if uncertainty is not None:
+                unc[where, j] = uncertainty[take, b]
         return replace(self, utilities=utilities, provenance=provenance, provenance_labels=labels, uncertainty=unc)
 
     def add_statements(self, statements: Sequence[Statement]) -> "Profile":
