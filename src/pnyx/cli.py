@@ -243,6 +243,10 @@ def evaluate(
     for predictor, metrics in rows.items():
         table.add_row(predictor, *(f"{metrics[k]:.3f}" for k in names))
     console.print(table)
+    if report.info.get("sample"):
+        ci = ", ".join(f"{name} {lo:.3f}–{hi:.3f}" for name, (lo, hi) in report.info["ci95"].items())
+        console.print(f"a sample of {report.metrics['n']} held-out judgments (seed {report.info['seed']}); "
+                      f"95 % confidence interval: {ci}", highlight=False)
     if out is not None:
         console.print(f"predictions: {out}", highlight=False)
 
