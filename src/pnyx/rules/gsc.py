@@ -97,19 +97,25 @@ def _top(values: np.ndarray, rows: np.ndarray, r: int, alternatives) -> tuple[np
 
 def _scores(U: np.ndarray, rows: np.ndarray | None, r: int, columns: np.ndarray) -> np.ndarray:
     """The r-th largest utility in each of ``columns`` among ``rows`` (None: all rows), by selection
-    (``np.partition``) over column blocks: no copy of the rows beyond one block at a time."""
-    u = U.shape[0] if rows is None else rows.size
+    (``np.partition``) over column blocks: no copy of the rows beyond one block at a time. The other
+    rows are set below every utility in the block (to distinct values: np.partition slows down on
+    many equal ones), so the r-th largest of a whole column is the one among ``rows``."""
+    n = U.shape[0]
+    gone = None
+    if rows is not None and rows.size < n:
+        keep = np.zeros(n, dtype=bool)
+        keep[rows] = True
+        gone = np.flatnonzero(~keep)
     out = np.empty(columns.size, dtype=U.dtype)
-    step = max(1, _BLOCK_ENTRIES // max(u, 1))
+    step = max(1, _BLOCK_ENTRIES // max(n, 1))
     for at in range(0, columns.size, step):
         cols = columns[at:at + step]
-        if rows is None:
-            contiguous = cols.size and cols[-1] - cols[0] == cols.size - 1
-            block = U[:, cols[0]:cols[-1] + 1].copy() if contiguous else U[:, cols]
-        else:
-            block = U[np.ix_(rows, cols)]
-        block.partition(u - r, axis=0)
-        out[at:at + step] = block[u - r]
+        contiguous = cols[-1] - cols[0] == cols.size - 1
+        block = U[:, cols[0]:cols[-1] + 1].copy() if contiguous else U[:, cols]
+        if gone is not None:
+            block[gone] = (-1.0 - gone)[:, None]
+        block.partition(n - r, axis=0)
+        out[at:at + step] = block[n - r]
     return out
 
 
