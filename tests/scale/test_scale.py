@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pnyx import data as pdata
-from pnyx.axioms.balanced import _deepest_overlap, blocking_coalitions
+from pnyx.axioms.balanced import _largest_blocking, blocking_coalitions
 from pnyx.data import Judgment, Participant, Profile, Statement
 from pnyx.evaluate.accuracy import statement_held_out, vote_held_out
 from pnyx.queries import cf, get_discriminative
@@ -47,7 +47,7 @@ def test_lazy_gsc_rule_equals_round_by_round(tolerance):
         assert result.info["assignment"].tolist() == assignment.tolist(), trial
 
 
-def test_vectorised_bjr_equals_the_sweep_per_column():
+def test_pruned_bjr_sweep_finds_the_largest_coalition_of_the_full_sweep():
     rng = np.random.default_rng(2)
     for trial in range(200):
         n, m = int(rng.integers(1, 40)), int(rng.integers(1, 6))
@@ -56,10 +56,12 @@ def test_vectorised_bjr_equals_the_sweep_per_column():
             U[rng.random((n, m)) < 0.2] = np.nan
         assigned = U[np.arange(n), rng.integers(0, m, n)]
         d = (0.0, 0.5, 1.0)[trial % 3]
+        need = rng.integers(1, 6, m).astype(float)
         sizes, thetas = blocking_coalitions(U, assigned, d)
-        for j in range(m):
-            size, theta = _deepest_overlap(assigned + d, U[:, j])
-            assert sizes[j] == size and (theta == thetas[j] or np.isnan(theta) and np.isnan(thetas[j])), (trial, j)
+        j = int(np.argmax(sizes / need))
+        got = _largest_blocking(U, assigned, d, need)
+        assert got[:2] == (j, sizes[j]) and got[3] == sizes[j] / need[j], trial
+        assert got[2] == thetas[j] or np.isnan(got[2]) and np.isnan(thetas[j]), trial
 
 
 def votes(n, m, density, seed=0):
