@@ -131,19 +131,26 @@ def measure(component: str, n: int) -> dict:
 
 
 def run_one(component: str, n: int, timeout: float) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--one", component, str(n)], capture_output=True, text=True,
-                         timeout=timeout)
+    try:
+        out = subprocess.run([sys.executable, __file__, "--one", component, str(n)], capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"component": component, "n": n, "error": f"> {timeout:.0f} s"}
     if out.returncode != 0:
-        return {"component": component, "n": n, "error": out.stderr.strip().splitlines()[-1][:200]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        lines = out.stderr.strip().splitlines()
+        return {"component": component, "n": n, "error": lines[-1][:200] if lines else f"exit {out.returncode}"}
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps(result), file=sys.stderr, flush=True)  # progress, kept if a later size fails
+    return result
 
 
 def exponent(ns: list[int], seconds: list[float]) -> float:
     return float(np.polyfit(np.log(ns), np.log(seconds), 1)[0]) if len(ns) > 1 else math.nan
 
 
-def offline_table(sizes: list[int], timeout: float) -> str:
-    results = {(c, n): run_one(c, n, timeout) for n in sizes for c in COMPONENTS}
+def offline_table(sizes: list[int], timeout: float, components: list[str] = COMPONENTS) -> str:
+    results = {(c, n): run_one(c, n, timeout) if c in components else {"error": "not run"}
+               for n in sizes for c in COMPONENTS}
     lines = ["| component | " + " | ".join(f"n = {n:,}: s / GB" for n in sizes) + " | growth exponent |",
              "|---|" + "---|" * len(sizes) + "---|"]
     for c in COMPONENTS:
@@ -226,7 +233,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=SIZES)
     parser.add_argument("--no-ray", action="store_true")
     parser.add_argument("--no-offline", action="store_true")
-    parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
+    parser.add_argument("--components", nargs="*", default=COMPONENTS)
     parser.add_argument("--one", nargs=2, metavar=("COMPONENT", "N"))
     args = parser.parse_args()
     if args.one:
@@ -234,7 +242,7 @@ def main() -> None:
         return
     print(f"Measured {dt.date.today()} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}")
     if not args.no_offline:
-        print(offline_table(args.sizes, args.timeout))
+        print(offline_table(args.sizes, args.timeout, args.components))
     if not args.no_ray:
         print()
         print(ray_table())
