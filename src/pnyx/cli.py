@@ -13,6 +13,7 @@ from rich.markup import escape
 
 import pnyx
 from pnyx.data import InputError
+from pnyx.queries.executor import ExecutorError
 
 app = typer.Typer(help="pnyx: proportional slates of statements from free-form opinions.", no_args_is_help=True)
 console = Console()
@@ -23,6 +24,19 @@ def fail(exc: Exception) -> None:
     """Print a clear error and exit non-zero."""
     err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
+
+
+_EXECUTOR_HELP = "Where model calls run: local (this process) or ray (tasks on a Ray cluster; pip install 'pnyx[ray]')."
+_RAY_HELP = "Address of the Ray cluster for --executor ray (host:port of the head; default: RAY_ADDRESS, else a local one)."
+
+
+def _executor(name: str, address: str | None):
+    """The executor named on the command line (InputError for an unknown one or an address without ray)."""
+    from pnyx.queries.executor import get_executor
+
+    if address and name != "ray":
+        raise InputError("--ray-address needs --executor ray", field="--ray-address")
+    return get_executor(name, address=address) if name == "ray" else get_executor(name)
 
 
 @app.command()
@@ -116,6 +130,8 @@ def run(
                                           "(every pair); default: adaptive for the llm backend, exhaustive otherwise."),
     query_budget: Optional[int] = typer.Option(None, "--query-budget", min=0,
                                                help="Adaptive queries: at most this many backend queries in all."),
+    executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
     try:  # every option checked before the heavy imports and the data; --out held and --cache opened before any work
@@ -146,6 +162,7 @@ def run(
         opened_cache = _hold_out(out, cache)
         if queries not in (None, "adaptive", "exhaustive"):
             raise InputError(f"unknown --queries {queries!r}; known: adaptive, exhaustive", field="--queries")
+        where = _executor(executor, ray_address)
     except InputError as exc:
         fail(exc)
     with Progress(TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -161,13 +178,13 @@ def run(
             result = run_pipeline(profile, k, backend=backend, generators=names, rule=rule, budget=budget,
                                   keep_candidates=not fresh_candidates, seats=not distinct, tolerance=tie_tolerance,
                                   tiebreak=tiebreak, policy=policy, exclude_participants=excluded_ids,
-                                  silent_authors=silent_authors, seed=seed, cache=opened_cache,
+                                  silent_authors=silent_authors, seed=seed, cache=opened_cache, executor=where,
                                   measure_accuracy=accuracy, progress=progress,
                                   queries=queries, query_budget=query_budget)
             progress("report", 0, 1)
             paths = write_outputs(result, out)
             progress("report", 1, 1)
-        except (ProcessError, InputError, ValueError) as exc:
+        except (ProcessError, InputError, ValueError, ExecutorError) as exc:
             fail(exc)
     audit, res = result.audit, result.result
     for s, j in enumerate(res.distinct, start=1):
@@ -233,14 +250,15 @@ _BACKEND_HELP = "Discriminative backend: offline (default: the best no-network c
 _CACHE_HELP = "Model-call cache (SQLite; a killed run resumes from it without repeating calls)."
 
 
-def _backend(name: str, cache: Path, seed: int = 0):
-    """The backend ``name`` over the cache file ``cache``; unknown names, a missing offline model and a bad
-    cache are :class:`InputError` s, found before any work."""
+def _backend(name: str, cache: Path, seed: int = 0, executor: str = "local", ray_address: str | None = None):
+    """The backend ``name`` over the cache file ``cache``; unknown names, a missing offline model, a bad
+    cache and an executor that cannot start are :class:`InputError` s, found before any work."""
     from pnyx.queries import DISCRIMINATIVE, get_discriminative
 
     DISCRIMINATIVE.check(name)
     _check_model([name], [])
-    return get_discriminative(name, {"cache": _open_cache(cache), "seed": seed})
+    return get_discriminative(name, {"cache": _open_cache(cache), "seed": seed,
+                                     "executor": _executor(executor, ray_address)})
 
 
 @app.command()
@@ -254,6 +272,8 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
     question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
+    executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
 ) -> None:
     """How right are a backend's predictions on DATA? Hide judgments, predict them, score against baselines."""
     from rich.progress import Progress
@@ -267,7 +287,7 @@ def evaluate(
     try:
         _check_seed(seed)
         _check_out_file(out)
-        model = _backend(backend, cache, seed)
+        model = _backend(backend, cache, seed, executor, ray_address)
         profile = load(data, question=question)
         if (why := _unmeasurable(profile, protocol)) is not None:
             raise InputError(why, path=str(data))
@@ -278,7 +298,7 @@ def evaluate(
                 report = vote_held_out(profile, model, frac=frac, seed=seed, progress=on_fold)
             else:
                 report = statement_held_out(profile, model, progress=on_fold)
-    except ValueError as exc:  # InputError, or data a backend cannot work with (e.g. no judgments)
+    except (ValueError, ExecutorError) as exc:  # InputError, data a backend cannot use, an executor's failure
         fail(exc)
     if out is not None:
         from pnyx.io import write_jsonl
@@ -299,6 +319,10 @@ def evaluate(
     for predictor, metrics in rows.items():
         table.add_row(predictor, *(f"{metrics[k]:.3f}" for k in names))
     console.print(table)
+    if report.info.get("sample"):
+        ci = ", ".join(f"{name} {lo:.3f}–{hi:.3f}" for name, (lo, hi) in report.info["ci95"].items())
+        console.print(f"a sample of {report.metrics['n']} held-out judgments (seed {report.info['seed']}); "
+                      f"95 % confidence interval: {ci}", highlight=False)
     if out is not None:
         console.print(f"predictions: {out}", highlight=False)
 
@@ -329,6 +353,8 @@ def predict(
     out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here (JSONL; default: standard output)."),
     cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
     question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
+    executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
 ) -> None:
     """Predict judgments for given participant,statement pairs, in the data's own scale (votes: −1 … 1)."""
     from pnyx.evaluate.accuracy import predict_pairs
@@ -336,10 +362,10 @@ def predict(
 
     try:
         _check_out_file(out)
-        model = _backend(backend, cache)
+        model = _backend(backend, cache, 0, executor, ray_address)
         profile = load(data, question=question)
         rows = predict_pairs(profile, model, _read_pairs(pairs, profile))
-    except ValueError as exc:  # InputError, or data a backend cannot work with (e.g. no judgments)
+    except (ValueError, ExecutorError) as exc:  # InputError, data a backend cannot use, an executor's failure
         fail(exc)
     if out is None:
         for row in rows:

@@ -18,6 +18,15 @@ from pnyx.scale import (  # noqa: F401  (re-exported: the data model speaks thes
     DEFAULT_APPROVAL_THRESHOLD, MAX_UTILITY, RATING_LABELS, VOTE_LABELS, Scale, get_scale)
 
 OBSERVED = "observed"
+FLOAT32_ENTRIES = 1 << 24
+"""Profiles with at least this many participant × statement entries (16.8 million; e.g. 100,000 × 168)
+keep utilities and uncertainties in float32: half the memory, and every utility a rating or vote
+maps to (0–4 in quarter steps) is exact in it. Smaller profiles use float64."""
+
+
+def utility_dtype(n: int, m: int) -> np.dtype:
+    """float32 for profiles of at least :data:`FLOAT32_ENTRIES` entries, else float64."""
+    return np.dtype(np.float32 if n * m >= FLOAT32_ENTRIES else np.float64)
 
 
 class InputError(ValueError):
@@ -133,25 +142,35 @@ class Profile:
         """Build a profile; ids must already be validated (unique, known) by the reader."""
         pidx = {p.id: i for i, p in enumerate(participants)}
         sidx = {s.id: j for j, s in enumerate(statements)}
+        rows = np.fromiter((pidx[jd.participant] for jd in judgments), dtype=np.int64, count=len(judgments))
+        cols = np.fromiter((sidx[jd.statement] for jd in judgments), dtype=np.int64, count=len(judgments))
+        values = np.fromiter((jd.value for jd in judgments), dtype=float, count=len(judgments))
+        explanations = {(int(i), int(j)): jd.explanation for i, j, jd in zip(rows, cols, judgments) if jd.explanation}
+        return cls.from_arrays(participants, statements, rows, cols, values, scale, explanations=explanations, **kwargs)
+
+    @classmethod
+    def from_arrays(
+        cls,
+        participants: Sequence[Participant],
+        statements: Sequence[Statement],
+        rows: np.ndarray,
+        cols: np.ndarray,
+        values: np.ndarray,
+        scale: Scale | str,
+        **kwargs: Any,
+    ) -> "Profile":
+        """Build a profile from judgments as three arrays — participant index, statement index and
+        value in the data's scale (a later entry for the same pair wins) — with no Python object per
+        judgment. Utilities are float32 for large profiles (:func:`utility_dtype`)."""
         n, m = len(participants), len(statements)
-        values = np.full((n, m), np.nan)
-        explanations: dict[tuple[int, int], str] = {}
-        for jd in judgments:
-            i, j = pidx[jd.participant], sidx[jd.statement]
-            values[i, j] = jd.value
-            if jd.explanation:
-                explanations[(i, j)] = jd.explanation
-        observed = ~np.isnan(values)
-        return cls(
-            participants=list(participants),
-            statements=list(statements),
-            scale=scale,
-            utilities=to_utility(values, scale),
-            observed=observed,
-            provenance=np.where(observed, 0, -1).astype(np.int16),
-            explanations=explanations,
-            **kwargs,
-        )
+        utilities = np.full((n, m), np.nan, dtype=utility_dtype(n, m))
+        utilities[np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)] = to_utility(
+            np.asarray(values, dtype=float), scale)
+        observed = ~np.isnan(utilities)
+        provenance = np.full((n, m), -1, dtype=np.int16)
+        provenance[observed] = 0
+        return cls(participants=list(participants), statements=list(statements), scale=scale, utilities=utilities,
+                   observed=observed, provenance=provenance, **kwargs)
 
     # -- views --------------------------------------------------------------------------------
     @property
@@ -211,22 +230,38 @@ class Profile:
         *,
         uncertainty: np.ndarray | None = None,
         overwrite_observed: bool = False,
+        rows: Sequence[int] | None = None,
+        cols: Sequence[int] | None = None,
     ) -> "Profile":
-        """A copy whose unknown (or, if asked, all non-observed) entries take ``predicted`` where it is finite."""
-        predicted = np.asarray(predicted, dtype=float)
+        """A copy whose unknown (or, if asked, all non-observed) entries take ``predicted`` where it is finite.
+
+        ``predicted`` (and ``uncertainty``) cover the ``rows`` × ``cols`` of the profile (default: all);
+        they are written one column at a time, so no other n × m temporary is made."""
+        n, m = self.utilities.shape
+        rows = np.arange(n) if rows is None else np.asarray(rows, dtype=int)
+        cols = np.arange(m) if cols is None else np.asarray(cols, dtype=int)
+        predicted = np.asarray(predicted).reshape(rows.size, cols.size)
         labels = list(self.provenance_labels)
         if label not in labels:
             labels.append(label)
         code = labels.index(label)
-        take = np.isfinite(predicted) & ~self.observed
-        if not overwrite_observed:
-            take &= np.isnan(self.utilities)
-        utilities = np.where(take, np.clip(predicted, 0.0, MAX_UTILITY), self.utilities)
-        provenance = np.where(take, code, self.provenance).astype(np.int16)
+        utilities, provenance = self.utilities.copy(), self.provenance.copy()
         unc = self.uncertainty
         if uncertainty is not None:
-            base = np.full(self.utilities.shape, np.nan) if unc is None else unc
-            unc = np.where(take, uncertainty, base)
+            uncertainty = np.asarray(uncertainty).reshape(rows.size, cols.size)
+            unc = np.full((n, m), np.nan, dtype=self.utilities.dtype) if unc is None else unc.copy()
+        everyone = rows.size == n and bool((rows == np.arange(n)).all())
+        at = slice(None) if everyone else rows
+        for b, j in enumerate(cols):
+            value = predicted[:, b]
+            take = np.isfinite(value) & ~self.observed[at, j]
+            if not overwrite_observed:
+                take &= np.isnan(self.utilities[at, j])
+            where = rows[take]
+            utilities[where, j] = np.clip(value[take], 0.0, MAX_UTILITY)
+            provenance[where, j] = code
+            if uncertainty is not None:
+                unc[where, j] = uncertainty[take, b]
         return replace(self, utilities=utilities, provenance=provenance, provenance_labels=labels, uncertainty=unc)
 
     def add_statements(self, statements: Sequence[Statement]) -> "Profile":

@@ -130,12 +130,14 @@ def run(
     silent_authors: bool = False,
     seed: int = 0,
     cache: Any = None,
+    executor: Any = None,
     measure_accuracy: bool = True,
     progress: Progress | None = None,
     queries: str | None = None,
     query_budget: int | None = None,
 ) -> Run:
-    """Build the named backends (every one gets ``seed`` and ``cache``, a :class:`pnyx.queries.cache.Cache`),
+    """Build the named backends (every one gets ``seed``, ``cache``, a :class:`pnyx.queries.cache.Cache`, and
+    ``executor``, where model calls run: :func:`pnyx.queries.executor.get_executor`),
     run :func:`pnyx.process.generative_social_choice`, the balanced assignment and :func:`pnyx.audit.audit`.
 
     ``generators`` None picks :func:`default_generators` (an LLM when ``PNYX_LLM_BASE_URL`` and
@@ -158,7 +160,7 @@ def run(
 
         cfg = LLMConfig.from_env()
         generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
-    settings = {"cache": cache, "seed": seed}
+    settings = {"cache": cache, "seed": seed, "executor": executor}
     disc = get_discriminative(backend, settings)
     if disc.needs_judgments:
         require_judgments(profile, disc.name)

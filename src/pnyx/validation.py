@@ -43,7 +43,7 @@ def check_utilities(U: object, *, allow_nan: bool = True, finite_in: Sequence[in
     Returns
     -------
     numpy.ndarray
-        ``U`` as float (no copy when it already is one).
+        ``U`` as float64, or float32 if it is one (no copy when it already is either).
 
     Raises
     ------
@@ -51,13 +51,16 @@ def check_utilities(U: object, *, allow_nan: bool = True, finite_in: Sequence[in
         Not 2-D, too few columns, an entry outside 0–4 or infinite, or an unknown entry where one
         must be known; the message names the participant (row) and the statement (column).
     """
-    U = np.asarray(U, dtype=float)
+    U = np.asarray(U)
+    if U.dtype not in (np.float32, np.float64):
+        U = U.astype(float)
     if U.ndim != 2:
         raise InputError(f"{name} must be a 2-D participants × statements matrix, got shape {U.shape}", field=name)
     if U.shape[1] < min_columns:
         raise InputError(f"{name} has {U.shape[1]} statement columns; at least {min_columns} needed", field=name)
-    bad = np.isinf(U) | (U < 0) | (U > MAX_UTILITY)
-    if bad.any():
+    # reductions that skip NaN, then a search only on failure: no n × m temporaries on good input
+    if U.size and not (np.fmin.reduce(U, axis=None) >= 0 and np.fmax.reduce(U, axis=None) <= MAX_UTILITY):
+        bad = np.isinf(U) | (U < 0) | (U > MAX_UTILITY)
         i, j = np.argwhere(bad)[0]
         raise InputError(f"utility of participant {i} for statement {j} is {U[i, j]:g}, outside the 0–4 scale",
                          field=name)
@@ -65,12 +68,16 @@ def check_utilities(U: object, *, allow_nan: bool = True, finite_in: Sequence[in
     if finite_in is not None:
         need = np.asarray(finite_in, dtype=int)
     if need is not None:
-        V = U[:, need] if rows is None else U[rows][:, need]
-        cols = np.arange(U.shape[1])[need]
-        r = np.arange(U.shape[0]) if rows is None else np.arange(U.shape[0])[rows]
-        if np.isnan(V).any():
-            i, j = np.argwhere(np.isnan(V))[0]
-            raise InputError(f"utility of participant {r[i]} for statement {cols[j]} is unknown (NaN); {_FILL}",
+        V = U if isinstance(need, slice) else U[:, need]
+        unknown = np.isnan(V.sum(axis=1, dtype=np.float64))  # NaN in a row's sum iff an entry is NaN
+        if rows is not None:
+            checked = np.zeros(U.shape[0], dtype=bool)
+            checked[rows] = True
+            unknown &= checked
+        if unknown.any():
+            i = int(np.flatnonzero(unknown)[0])
+            j = int(np.arange(U.shape[1])[need][np.flatnonzero(np.isnan(V[i]))[0]])
+            raise InputError(f"utility of participant {i} for statement {j} is unknown (NaN); {_FILL}",
                              field=name)
     return U
 

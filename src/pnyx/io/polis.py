@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import csv
 import io
+from array import array
 from pathlib import Path
 from typing import Any
 
-from pnyx.data import InputError, Judgment, Participant, Profile, Statement
+import numpy as np
+
+from pnyx.data import InputError, Participant, Profile, Statement
 from pnyx.io._common import csv_rows, natural_key, parse_judgment, present, read_text, require
 
 COMMENTS, VOTES, MATRIX, SUMMARY = "comments.csv", "votes.csv", "participants-votes.csv", "summary.csv"
@@ -109,27 +112,15 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
                     matrix_votes[pid, cid] = parse_judgment(row[cid], "vote", path=matrix_path, line=line, field=cid)
 
     # votes.csv: the full history, latest vote wins
-    superseded = 0
     if votes_path.is_file():
-        latest: dict[tuple[str, str], tuple[float, float]] = {}
-        raw_votes = 0
-        for line, row in csv_rows(votes_path, ["timestamp", "comment-id", "voter-id", "vote"])[1]:
-            raw_votes += 1
-            cid = known_comment(row["comment-id"].strip(), path=votes_path, line=line, field="comment-id")
-            pid = require(row["voter-id"], path=votes_path, line=line, field="voter-id")
-            stamp = _number(row["timestamp"], path=votes_path, line=line, field="timestamp")
-            vote = parse_judgment(row["vote"], "vote", path=votes_path, line=line, field="vote")
-            previous = latest.get((pid, cid))
-            if previous is not None:
-                superseded += 1
-                if previous[0] > stamp:
-                    continue
-            latest[pid, cid] = (stamp, vote)
-        final = {key: vote for key, (_, vote) in latest.items()}
-        if not raw_votes:
-            raise InputError("no votes", path=str(votes_path))
+        voters, voted, final_votes, raw_votes, superseded = _latest_votes(votes_path, known_comment)
     else:
-        final, raw_votes = matrix_votes, len(matrix_votes)
+        voters, voted = list(dict.fromkeys(pid for pid, _ in matrix_votes)), list(dict.fromkeys(c for _, c in matrix_votes))
+        vcode, ccode = {v: i for i, v in enumerate(voters)}, {c: j for j, c in enumerate(voted)}
+        final_votes = (np.array([vcode[v] for v, _ in matrix_votes], dtype=np.int64),
+                       np.array([ccode[c] for _, c in matrix_votes], dtype=np.int64),
+                       np.array(list(matrix_votes.values()), dtype=float))
+        raw_votes, superseded = len(matrix_votes), 0
 
     # participants and statements
     authored: dict[str, dict[str, str]] = {}
@@ -137,18 +128,24 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
         text, author, _ = comments[cid]
         if author:
             authored.setdefault(author, {})[cid] = text
-    ids = sorted({pid for pid, _ in final} | groups.keys() | authored.keys(), key=natural_key)
+    ids = sorted(set(voters) | groups.keys() | authored.keys(), key=natural_key)
     participants = [
         Participant(pid, {c: authored[pid][c] for c in sorted(authored.get(pid, {}), key=natural_key)}, groups.get(pid, {}))
         for pid in ids
     ]
     statements = [Statement(cid, comments[cid][0], comments[cid][1] or None) for cid in sorted(kept, key=natural_key)]
-    judgments = [Judgment(pid, cid, vote) for (pid, cid), vote in final.items() if cid in kept]
+    pindex = {pid: i for i, pid in enumerate(ids)}
+    sindex = {s.id: j for j, s in enumerate(statements)}
+    voter_row = np.array([pindex[v] for v in voters], dtype=np.int64)
+    comment_col = np.array([sindex.get(c, -1) for c in voted], dtype=np.int64)
+    who, which, value = final_votes
+    rows, cols = voter_row[who], comment_col[which]
+    on_kept = cols >= 0
 
     excluded = {
         "moderated-out comments": len(comments) - len(kept) - len(blank),
         "blank comments": len(blank),
-        "votes on excluded comments": len(final) - len(judgments),
+        "votes on excluded comments": int((~on_kept).sum()),
         "superseded votes": superseded,
     }
     info: dict[str, Any] = {
@@ -156,7 +153,7 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
         "layout": "2024" if "datetime" not in columns or "is-meta" in columns else "classic",
         "votes_from": VOTES if votes_path.is_file() else MATRIX,
         "raw_votes": raw_votes,
-        "final_votes": len(final),
+        "final_votes": int(value.size),
         "comments": len(comments),
         "moderation": {str(m): sum(c[2] == m for c in comments.values()) for m in (1, 0, -1)},
         "meta_comments": meta,
@@ -166,7 +163,35 @@ def read_polis(path: str | Path, *, keep_moderated_out: bool = False) -> Profile
     if present(folder / SUMMARY):
         info["summary"] = _summary(folder / SUMMARY)
         info["topic"] = info["summary"].get("topic")
-    return Profile.from_judgments(
-        participants, statements, judgments, "vote",
+    return Profile.from_arrays(
+        participants, statements, rows[on_kept], cols[on_kept], value[on_kept], "vote",
         excluded={k: v for k, v in excluded.items() if v}, source=str(folder), info=info,
     )
+
+
+def _latest_votes(path: Path, known_comment) -> tuple[list[str], list[str], tuple[np.ndarray, np.ndarray, np.ndarray], int, int]:
+    """Stream ``votes.csv`` into arrays (no Python object per vote) and keep each voter's latest vote
+    per comment (by timestamp; on equal timestamps the later row).
+
+    Returns the voter ids, the comment ids, (voter code, comment code, vote) of the kept votes, the
+    number of rows and the number of superseded votes.
+    """
+    voters: dict[str, int] = {}
+    voted: dict[str, int] = {}
+    who, which = array("q"), array("q")
+    stamps, votes = array("d"), array("d")
+    for line, row in csv_rows(path, ["timestamp", "comment-id", "voter-id", "vote"])[1]:
+        cid = known_comment(row["comment-id"].strip(), path=path, line=line, field="comment-id")
+        pid = require(row["voter-id"], path=path, line=line, field="voter-id")
+        stamps.append(_number(row["timestamp"], path=path, line=line, field="timestamp"))
+        votes.append(parse_judgment(row["vote"], "vote", path=path, line=line, field="vote"))
+        who.append(voters.setdefault(pid, len(voters)))
+        which.append(voted.setdefault(cid, len(voted)))
+    raw = len(votes)
+    if not raw:
+        raise InputError("no votes", path=str(path))
+    p, c = np.frombuffer(who, dtype=np.int64), np.frombuffer(which, dtype=np.int64)
+    order = np.lexsort((np.arange(raw), np.frombuffer(stamps), c, p))
+    pair = p[order] * len(voted) + c[order]
+    last = order[np.r_[pair[1:] != pair[:-1], True]]
+    return list(voters), list(voted), (p[last], c[last], np.frombuffer(votes)[last]), raw, raw - last.size

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from pnyx.registry import Registry, UnknownNameError  # noqa: F401  (re-exported)
 
-_NOT_BACKENDS = {"base", "cache", "client", "context"}
+_NOT_BACKENDS = {"base", "cache", "client", "context", "executor"}
 
 
 def _load_builtins(registry: Registry) -> None:

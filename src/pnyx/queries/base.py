@@ -62,13 +62,8 @@ class Prediction:
 
     def apply(self, profile: Profile, *, overwrite_observed: bool = False) -> Profile:
         """Write these predictions into a copy of ``profile`` (observed entries are kept)."""
-        full = np.full(profile.utilities.shape, np.nan)
-        full[np.ix_(self.participants, self.statements)] = self.utilities
-        unc = None
-        if self.uncertainty is not None:
-            unc = np.full(profile.utilities.shape, np.nan)
-            unc[np.ix_(self.participants, self.statements)] = self.uncertainty
-        return profile.with_predictions(full, self.label, uncertainty=unc, overwrite_observed=overwrite_observed)
+        return profile.with_predictions(self.utilities, self.label, uncertainty=self.uncertainty,
+                                        overwrite_observed=overwrite_observed, rows=self.participants, cols=self.statements)
 
 
 class DiscriminativeBackend(ABC):

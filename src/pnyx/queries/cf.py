@@ -113,6 +113,76 @@ def _ridge_half_step(mask: sp.csr_matrix, resid: sp.csr_matrix, design: np.ndarr
     return np.einsum("akl,al->ak", inv, rhs), inv
 
 
+DENSE_MIN_DENSITY = 0.03
+"""From this share of observed entries on, ALS runs on dense row blocks (BLAS products over the
+observed mask) instead of sparse products: at Polis-like densities that is several times faster."""
+BLOCK_ROWS = 32_768
+
+
+DENSE_MIN_ENTRIES = 100_000
+SELECT_MAX_ENTRIES = 400_000
+"""Above this many observed judgments, rank and λ are chosen on a seeded sample of participants
+holding about this many (the final fit uses everyone)."""
+
+
+def _dense_layout(observed: np.ndarray) -> bool:
+    n, m = observed.shape
+    count = np.count_nonzero(observed)
+    return m <= 4096 and count >= DENSE_MIN_ENTRIES and count >= DENSE_MIN_DENSITY * n * m
+
+
+def _outer(X: np.ndarray) -> np.ndarray:
+    return (X[:, :, None] * X[:, None, :]).reshape(len(X), -1)
+
+
+def _solve(gram: np.ndarray, rhs: np.ndarray, inverse: bool):
+    if not inverse:
+        return np.linalg.solve(gram, rhs[:, :, None])[:, :, 0], None
+    inv = np.linalg.inv(gram)
+    return np.einsum("akl,al->ak", inv, rhs), inv
+
+
+def _fit_dense(U: np.ndarray, mask: np.ndarray, rank: int, reg: float, n_iter: int, seed: int) -> BiasedMF:
+    """ALS as :func:`fit_biased_mf`, one pass over row blocks per sweep: each block's rows are solved
+    from products of its dense observed mask with the statements' outer products, and the same block
+    adds its (new) rows' statistics to the statements' normal equations."""
+    n, m = U.shape
+    dt = np.dtype(np.float32 if U.dtype == np.float32 else np.float64)
+    blocks = [slice(s, min(s + BLOCK_ROWS, n)) for s in range(0, n, BLOCK_ROWS)]
+    total = sum(float(np.where(mask[b], U[b], 0).sum(dtype=np.float64)) for b in blocks)
+    count = int(np.count_nonzero(mask))
+    mu = total / count if count else 2.0
+    rng = np.random.default_rng(seed)
+    P = rng.normal(0.0, 0.1, (n, rank))
+    Q = rng.normal(0.0, 0.1, (m, rank))
+    b, c = np.zeros(n), np.zeros(m)
+    d = rank + 1
+    eye = reg * np.eye(d)
+    inv_u = inv_i = None
+    for it in range(n_iter):
+        last = it == n_iter - 1
+        X = np.hstack([Q, np.ones((m, 1))])
+        outer_x = _outer(X).astype(dt)
+        col_gram, col_rhs = np.zeros((m, d * d)), np.zeros((m, d))
+        if last:
+            inv_u = np.empty((n, d, d))
+        for blk in blocks:
+            O = mask[blk].astype(dt)
+            R = np.where(mask[blk], U[blk] - dt.type(mu) - c.astype(dt), 0).astype(dt, copy=False)
+            sol, inv = _solve((O @ outer_x).reshape(-1, d, d) + eye, R @ X.astype(dt), last)
+            P[blk], b[blk] = sol[:, :rank], sol[:, rank]
+            if last:
+                inv_u[blk] = inv
+            Y = np.hstack([P[blk], np.ones((O.shape[0], 1))])
+            col_gram += O.T @ _outer(Y).astype(dt)
+            R = np.where(mask[blk], U[blk] - dt.type(mu) - b[blk, None].astype(dt), 0).astype(dt, copy=False)
+            col_rhs += R.T @ Y.astype(dt)
+        sol, inv_i = _solve(col_gram.reshape(m, d, d) + eye, col_rhs, last)
+        Q, c = sol[:, :rank], sol[:, rank]
+    return BiasedMF(mu, b, c, P, Q, rank, reg, user_precision_inv=inv_u, item_precision_inv=inv_i,
+                    info={"layout": "dense row blocks"})
+
+
 def fit_biased_mf(
     U: np.ndarray,
     observed: np.ndarray,
@@ -123,7 +193,13 @@ def fit_biased_mf(
     seed: int = 0,
     entries: _Entries | None = None,
 ) -> BiasedMF:
-    """Fit ``U[observed] ≈ μ + b_i + c_j + p_i·q_j`` by ALS (rank 0 = biases only)."""
+    """Fit ``U[observed] ≈ μ + b_i + c_j + p_i·q_j`` by ALS (rank 0 = biases only).
+
+    With at least :data:`DENSE_MIN_ENTRIES` observed, :data:`DENSE_MIN_DENSITY` of all entries (and
+    ``entries`` not given) the sweeps run on dense row blocks, else on sparse products; the two
+    compute the same fit (float32 products for a float32 ``U``)."""
+    if entries is None and _dense_layout(observed):
+        return _fit_dense(U, observed, rank, reg, n_iter, seed)
     e = entries if entries is not None else _Entries(observed, U)
     n, m = e.n, e.m
     mu = float(e.values.mean()) if len(e.values) else MIDPOINT
@@ -176,19 +252,29 @@ def select_biased_mf(
         model.sigma2 = 1.0
         model.info = {"validation": f"skipped: only {n_obs} observed judgments"}
         return model
-    val = holdout_mask(observed, val_frac, seed)
-    train = _Entries(observed & ~val, U)
+    sample = None
+    if n_obs > SELECT_MAX_ENTRIES:
+        rng = np.random.default_rng(seed)
+        size = int(np.ceil(U.shape[0] * SELECT_MAX_ENTRIES / n_obs))
+        sample = np.sort(rng.choice(U.shape[0], size=size, replace=False))
+    Us, Os = (U, observed) if sample is None else (U[sample], observed[sample])
+    val = holdout_mask(Os, val_frac, seed)
+    mask = Os & ~val
+    train = None if _dense_layout(mask) else _Entries(mask, Us)
     vr, vc = np.nonzero(val)
     scores = {}
     for rank in ranks:
         for reg in regs:
-            fit = fit_biased_mf(U, None, rank=rank, reg=reg, n_iter=n_iter, seed=seed, entries=train)
+            fit = fit_biased_mf(Us, mask, rank=rank, reg=reg, n_iter=n_iter, seed=seed, entries=train)
             pred = fit.mu + fit.user_bias[vr] + fit.item_bias[vc] + np.einsum("ak,ak->a", fit.user_factors[vr], fit.item_factors[vc])
-            scores[(rank, reg)] = float(np.sqrt(np.mean((np.clip(pred, 0.0, MAX_UTILITY) - U[vr, vc]) ** 2)))
+            scores[(rank, reg)] = float(np.sqrt(np.mean((np.clip(pred, 0.0, MAX_UTILITY) - Us[vr, vc]) ** 2)))
     rank, reg = min(scores, key=scores.get)
     model = fit_biased_mf(U, observed, rank=rank, reg=reg, n_iter=n_iter, seed=seed)
     model.sigma2 = scores[(rank, reg)] ** 2
-    model.info = {"validation_rmse": scores[(rank, reg)], "grid": {f"rank={r},reg={l}": s for (r, l), s in scores.items()}}
+    model.info = {**model.info, "validation_rmse": scores[(rank, reg)],
+                  "grid": {f"rank={r},reg={l}": s for (r, l), s in scores.items()}}
+    if sample is not None:
+        model.info["selected_on"] = {"participants": int(sample.size), "judgments": int(np.count_nonzero(Os))}
     return model
 
 
@@ -201,7 +287,7 @@ class CollaborativeFiltering(DiscriminativeBackend):
     model = "biased-mf"
 
     def __init__(self, *, ranks: Sequence[int] = RANKS, regs: Sequence[float] = REGS,
-                 n_iter: int = 15, seed: int = 0, cache: Any = None):
+                 n_iter: int = 15, seed: int = 0, cache: Any = None, executor: Any = None):
         self.ranks, self.regs, self.n_iter, self.seed = tuple(ranks), tuple(regs), n_iter, seed
 
     def fit(self, profile: Profile) -> BiasedMF:
@@ -214,12 +300,19 @@ class CollaborativeFiltering(DiscriminativeBackend):
         rows = np.arange(profile.n) if participants is None else np.asarray(participants, dtype=int)
         cols = np.arange(profile.m) if statements is None else np.asarray(statements, dtype=int)
         fit = self.fit(profile)
+        dtype = profile.utilities.dtype if profile.utilities.dtype == np.float32 else np.float64
+        utilities = np.empty((rows.size, cols.size), dtype)
+        sd = np.empty_like(utilities)
+        for at in range(0, rows.size, BLOCK_ROWS):  # bounded temporaries, written into the result's dtype
+            block = rows[at:at + BLOCK_ROWS]
+            utilities[at:at + BLOCK_ROWS] = np.clip(fit.predict(block, cols), 0.0, MAX_UTILITY)
+            sd[at:at + BLOCK_ROWS] = fit.predictive_sd(block, cols)
         return Prediction(
-            utilities=np.clip(fit.predict(rows, cols), 0.0, MAX_UTILITY),
+            utilities=utilities,
             participants=rows,
             statements=cols,
             backend=self.name,
             model=self.model,
-            uncertainty=fit.predictive_sd(rows, cols),
+            uncertainty=sd,
             info={"rank": fit.rank, "reg": fit.reg, **fit.info},
         )

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import re
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
 import httpx
 import openai
@@ -245,21 +247,29 @@ class ModelClient:
     ``usage`` counts, over the client's life: ``calls`` (HTTP calls that succeeded), ``cached``
     (requests answered by the cache), ``retries`` (failed attempts that were retried),
     ``prompt_tokens``, ``completion_tokens`` and ``cost_usd`` of the calls made.
+
+    ``executor`` (:mod:`pnyx.queries.executor`: ``"local"``, ``"ray"`` or an executor object) says
+    where the calls the cache cannot answer run; whatever runs them, every answer is written here,
+    through this client's one cache, as it arrives.
     """
 
-    def __init__(self, config: LLMConfig, cache: Cache | str | Path | None = None):
+    def __init__(self, config: LLMConfig, cache: Cache | str | Path | None = None, executor: Any = None):
+        from pnyx.queries.executor import get_executor
+
         config.require_endpoint()
         self.config = config
         self.cache = cache if isinstance(cache, Cache) else Cache(cache if cache is not None else ":memory:")
+        self.executor = get_executor(executor)
         self.usage: dict[str, float] = {
             "calls": 0, "cached": 0, "retries": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0,
         }
         self._context: ContextWindow | None = None
         self._tokenizer: str | None = None  # the tokenizer endpoint that answered; "" when none does
+        self._lock = threading.Lock()
 
     def with_config(self, **changes: Any) -> "ModelClient":
-        """A client with some settings changed, sharing this one's cache (usage starts at zero)."""
-        return ModelClient(replace(self.config, **changes), self.cache)
+        """A client with some settings changed, sharing this one's cache and executor (usage starts at zero)."""
+        return ModelClient(replace(self.config, **changes), self.cache, self.executor)
 
     # -- what the server says about the model ---------------------------------------------------
     @property
@@ -365,11 +375,49 @@ class ModelClient:
                 results[key] = hit["response"]
                 self.usage["cached"] += 1
         if todo:
-            await self._call_all(todo, results, progress, return_exceptions)
+            def store(key: str, response: dict[str, Any], retries: int = 0) -> None:
+                request = todo[key]
+                self.cache.put(key, {"response": response}, namespace=f"{request.backend}:{request.endpoint}")
+                with self._lock:
+                    self._account(response)
+                    self.usage["retries"] += retries
+                results[key] = response
+
+            def failed(key: str, exc: BaseException) -> None:
+                results[key] = exc
+
+            if self.executor.name == "local":
+                await self._call_all(todo, store, progress, on_error=failed if return_exceptions else None)
+            else:
+                await asyncio.to_thread(self.executor.call, self.config, todo, store, progress)
         return [results[k] for k in keys]
 
-    async def _call_all(self, todo: dict[str, ModelRequest], results: dict[str, Any], progress: bool,
-                        return_exceptions: bool) -> None:
+    def answers(self, requests: dict[str, ModelRequest]) -> Iterator[tuple[str, dict[str, Any], int]]:
+        """``(key, response, retries)`` for each of ``requests`` (keyed by :meth:`ModelRequest.key`), in
+        the order they finish, calling the endpoint for every one (no cache): what a remote worker runs."""
+        done: queue.Queue = queue.Queue()
+        end = object()
+
+        def work() -> None:
+            try:
+                asyncio.run(self._call_all(requests, lambda key, response, retries=0: done.put((key, response, retries)),
+                                           False, report_retries=True))
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                done.put(exc)
+            done.put(end)
+
+        threading.Thread(target=work, daemon=True).start()
+        while (item := done.get()) is not end:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    async def _call_all(self, todo: dict[str, ModelRequest], store: Callable[..., None], progress: bool,
+                        report_retries: bool = False,
+                        on_error: Callable[[str, BaseException], None] | None = None) -> None:
+        """Call the endpoint for every request, ``store(key, response, retries)`` as each answer arrives
+        (``retries``: the failed attempts before it, if ``report_retries``; else 0, as they are in :attr:`usage`).
+        A call that fails after its retries is raised (the others cancelled), or handed to ``on_error``."""
         from rich.progress import Progress
 
         semaphore = asyncio.Semaphore(self.config.concurrency)
@@ -381,18 +429,17 @@ class ModelClient:
             ) as api:
 
                 async def one(key: str, request: ModelRequest) -> None:
+                    retried = [0]
                     async with semaphore:
                         try:
-                            response = await self._call(api, request)
+                            response = await self._call(api, request, retried)
                         except openai.OpenAIError as exc:
-                            if not return_exceptions:
+                            if on_error is None:
                                 raise
-                            results[key] = exc
+                            on_error(key, exc)
                             bar.advance(task)
                             return
-                        self.cache.put(key, {"response": response}, namespace=f"{request.backend}:{request.endpoint}")
-                    self._account(response)
-                    results[key] = response
+                        store(key, response, retried[0] if report_retries else 0)
                     bar.advance(task)
 
                 try:
@@ -402,14 +449,20 @@ class ModelClient:
                 except BaseExceptionGroup as eg:
                     raise eg.exceptions[0] from None
 
-    async def _call(self, api: openai.AsyncOpenAI, request: ModelRequest) -> dict[str, Any]:
+    async def _call(self, api: openai.AsyncOpenAI, request: ModelRequest, retried: list[int]) -> dict[str, Any]:
         cfg = self.config
+
+        def count(_state: Any) -> None:
+            retried[0] += 1
+            with self._lock:
+                self.usage["retries"] += 1
+
         retrying = AsyncRetrying(
             stop=stop_after_attempt(cfg.max_retries + 1),
             wait=wait_random_exponential(multiplier=cfg.backoff, max=60),
             # nothing listening before any call succeeded: a wrong URL or a server not started, not a hiccup
             retry=retry_if_exception(lambda e: _retryable(e) and not (self.usage["calls"] == 0 and _unreachable(e))),
-            before_sleep=self._count_retry,
+            before_sleep=count,
             reraise=True,
         )
         try:
@@ -427,9 +480,6 @@ class ModelClient:
             raise EndpointUnreachable(f"cannot reach the LLM endpoint {cfg.base_url} ({why}): start the server or "
                                       "fix PNYX_LLM_BASE_URL", field="base_url") from None
         return response.model_dump(mode="json")
-
-    def _count_retry(self, _state: Any) -> None:
-        self.usage["retries"] += 1
 
     def _account(self, response: dict[str, Any]) -> None:
         usage = response.get("usage") or {}

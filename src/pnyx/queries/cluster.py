@@ -32,7 +32,7 @@ class ClusterGenerator(GenerativeBackend):
     name = "cluster"
 
     def __init__(self, *, summariser: GenerativeBackend | None = None, max_clusters: int = 8, min_words: int = 5,
-                 embed=None, seed: int = 0, cache: Any = None):
+                 embed=None, seed: int = 0, cache: Any = None, executor: Any = None):
         self.seed = seed
         self.summariser, self.max_clusters, self.min_words, self._embed = summariser, max_clusters, min_words, embed
 

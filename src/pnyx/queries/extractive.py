@@ -65,7 +65,7 @@ class ExtractiveGenerator(GenerativeBackend):
 
     def __init__(self, *, source: str = "both", max_candidates: int = 5,
                  predictor: DiscriminativeBackend | str | None = None, dedup: float = 0.9, min_words: int = 5,
-                 embed=None, seed: int = 0, cache: Any = None):
+                 embed=None, seed: int = 0, cache: Any = None, executor: Any = None):
         """``source``: ``statements``, ``sentences`` or ``both``; ``max_candidates``: how many to return;
         ``predictor``: a discriminative backend or its registered name; ``embed``: texts → unit vectors."""
         if isinstance(predictor, str):

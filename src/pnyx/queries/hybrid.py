@@ -94,12 +94,12 @@ class Hybrid(DiscriminativeBackend):
     needs_judgments = True
 
     def __init__(self, backends: Sequence[str | DiscriminativeBackend] | None = None, *, folds: int = 5, seed: int = 0,
-                 cache: Any = None, config: dict[str, dict[str, Any]] | None = None):
+                 cache: Any = None, executor: Any = None, config: dict[str, dict[str, Any]] | None = None):
         """``backends``: names or instances (default: the installed no-network ones); ``config``: name → settings;
-        ``seed`` and ``cache`` go to every member built by name."""
+        ``seed``, ``cache`` and ``executor`` go to every member built by name."""
         config = config or {}
         backends = installed_offline() if backends is None else backends
-        settings = {"seed": seed, "cache": cache}
+        settings = {"seed": seed, "cache": cache, "executor": executor}
         self.members = [get_discriminative(b, settings, **config.get(b, {})) if isinstance(b, str) else b
                         for b in backends]
         if not self.members:
@@ -178,10 +178,10 @@ class Offline(DiscriminativeBackend):
 
     name = "offline"
 
-    def __init__(self, *, seed: int = 0, cache: Any = None, **config: Any):
+    def __init__(self, *, seed: int = 0, cache: Any = None, executor: Any = None, **config: Any):
         members = installed_offline()
-        settings = {"seed": seed, "cache": cache}
-        self.judged = (Hybrid(members, seed=seed, cache=cache, **config) if len(members) > 1
+        settings = {"seed": seed, "cache": cache, "executor": executor}
+        self.judged = (Hybrid(members, seed=seed, cache=cache, executor=executor, **config) if len(members) > 1
                        else get_discriminative(members[0], settings, **config))
         self.settings = settings
         self.model = self.judged.model

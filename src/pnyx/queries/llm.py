@@ -50,11 +50,12 @@ RATINGS = np.arange(5, dtype=float)
 _DIGIT = re.compile(r"(?<!\d)[0-4](?!\d)")
 
 
-def _client(config: LLMConfig | None, client: ModelClient | None, cache: Cache | str | Path | None, settings: dict) -> ModelClient:
+def _client(config: LLMConfig | None, client: ModelClient | None, cache: Cache | str | Path | None, settings: dict,
+            executor: Any = None) -> ModelClient:
     if client is not None:
         return client.with_config(**settings) if settings else client
     config = LLMConfig.from_env(**settings) if config is None else replace(config, **settings)
-    return ModelClient(config, cache)
+    return ModelClient(config, cache, executor)
 
 
 def _answer_text(response: dict[str, Any]) -> str:
@@ -186,7 +187,8 @@ class LLMBackend(DiscriminativeBackend):
     the cause and the fix.
 
     Settings not named here go to :class:`LLMConfig` (``base_url``, ``model``, ``mode``, ...), on top of
-    ``config`` or, without one, of :meth:`LLMConfig.from_env`.
+    ``config`` or, without one, of :meth:`LLMConfig.from_env`. ``executor`` (``local``, ``ray`` or a
+    :class:`pnyx.queries.executor.Executor`) is where the calls run.
     """
 
     name = "llm"
@@ -202,9 +204,10 @@ class LLMBackend(DiscriminativeBackend):
         seed: int = 0,
         max_judgments: int = 20,
         progress: bool = False,
+        executor: Any = None,
         **settings: Any,
     ):
-        self.client = _client(config, client, cache, settings)
+        self.client = _client(config, client, cache, settings, executor)
         self.config = self.client.config
         self.model = self.config.model
         self.logprobs, self.max_tokens, self.seed = logprobs, max_tokens, seed
@@ -338,6 +341,7 @@ class LLMGenerator(GenerativeBackend):
         summary_words: int = 40,
         min_participant_tokens: int = 48,
         progress: bool = False,
+        executor: Any = None,
         seed: int = 0,
         **settings: Any,
     ):
@@ -345,7 +349,7 @@ class LLMGenerator(GenerativeBackend):
             raise ValueError(f"similarity must be 'auto', 'embedding' or 'ratings', not {similarity!r}")
         if summarise not in ("auto", "always", "never"):
             raise ValueError(f"summarise must be 'auto', 'always' or 'never', not {summarise!r}")
-        self.client = _client(config, client, cache, settings)
+        self.client = _client(config, client, cache, settings, executor)
         self.config = self.client.config
         self.model = self.config.model
         self.temperatures = tuple(float(t) for t in temperatures)

@@ -42,7 +42,7 @@ class Similarity(DiscriminativeBackend):
 
     name = "similarity"
 
-    def __init__(self, *, embed=None, seed: int = 0, cache: Any = None):
+    def __init__(self, *, embed=None, seed: int = 0, cache: Any = None, executor: Any = None):
         self._embed = embed
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

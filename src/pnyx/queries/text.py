@@ -81,7 +81,7 @@ class TextBackend(DiscriminativeBackend):
 
     def __init__(self, *, features: Sequence[str] = DEFAULT_FEATURES, tau: float = 0.1,
                  alphas: Sequence[float] = ALPHAS, folds: int = 5, max_fit: int = 1000, seed: int = 0, embed=None,
-                 cache: Any = None):
+                 cache: Any = None, executor: Any = None):
         """``features``: which of :data:`FEATURES` to use; ``tau``: temperature of the neighbour weights;
         ``alphas``: L1 penalties of the median regression to choose from, by ``folds`` folds of whole
         statements; ``max_fit``: training pairs beyond this are subsampled (seeded); ``embed``: texts →

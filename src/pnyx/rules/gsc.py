@@ -72,10 +72,15 @@ class GSCRound:
     """``least-served``: for the same candidates, how well the slate so far serves their group."""
 
 
-def _top(values: np.ndarray, rows: np.ndarray, r: int, alternatives: np.ndarray) -> tuple[np.ndarray, Tie | None]:
+_BLOCK_ENTRIES = 1 << 23
+"""Entries per column block when scoring: bounds the working memory of a round (64 MB in float64)."""
+
+
+def _top(values: np.ndarray, rows: np.ndarray, r: int, alternatives) -> tuple[np.ndarray, Tie | None]:
     """The r ≥ 1 rows with the largest values, and the participant tie at the cut, if any.
 
-    At the cut, rows with fewer ``alternatives`` (lower is first), then lower rows, are taken.
+    At the cut, rows with fewer alternatives (lower is first; ``alternatives(rows)`` gives them,
+    asked only when there is a tie), then lower rows, are taken.
     """
     u = values.size
     cut = np.partition(values, u - r)[u - r]
@@ -84,7 +89,7 @@ def _top(values: np.ndarray, rows: np.ndarray, r: int, alternatives: np.ndarray)
     need = r - above.size
     at_cut = None
     if at.size > need:
-        order = np.lexsort((rows[at], alternatives[at]))
+        order = np.lexsort((rows[at], alternatives(rows[at])))
         take = at[order[:need]]
         at_cut = Tie(None, rows[at].tolist(), np.sort(rows[take]).tolist(),
                      "fewest alternatives (lowest mean utility over the candidates), then lowest row",
@@ -93,6 +98,30 @@ def _top(values: np.ndarray, rows: np.ndarray, r: int, alternatives: np.ndarray)
         take = at
     chosen = np.concatenate([above[np.argsort(-values[above], kind="stable")], np.sort(take)])
     return rows[chosen], at_cut
+
+
+def _scores(U: np.ndarray, rows: np.ndarray | None, r: int, columns: np.ndarray) -> np.ndarray:
+    """The r-th largest utility in each of ``columns`` among ``rows`` (None: all rows), by selection
+    (``np.partition``) over column blocks: no copy of the rows beyond one block at a time. The other
+    rows are set below every utility in the block (to distinct values: np.partition slows down on
+    many equal ones), so the r-th largest of a whole column is the one among ``rows``."""
+    n = U.shape[0]
+    gone = None
+    if rows is not None and rows.size < n:
+        keep = np.zeros(n, dtype=bool)
+        keep[rows] = True
+        gone = np.flatnonzero(~keep)
+    out = np.empty(columns.size, dtype=U.dtype)
+    step = max(1, _BLOCK_ENTRIES // max(n, 1))
+    for at in range(0, columns.size, step):
+        cols = columns[at:at + step]
+        contiguous = cols[-1] - cols[0] == cols.size - 1
+        block = U[:, cols[0]:cols[-1] + 1].copy() if contiguous else U[:, cols]
+        if gone is not None:
+            block[gone] = (-1.0 - gone)[:, None]
+        block.partition(n - r, axis=0)
+        out[at:at + step] = block[n - r]
+    return out
 
 
 def distinctive_support(U: np.ndarray, group: np.ndarray, column: int) -> float:
@@ -159,14 +188,31 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
         raise InputError(f"round size r = {r} must be between 1 and the {rows.size} unmatched participants", field="r")
     if tiebreak not in TIEBREAKS:
         raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
-    sub = U[rows]
-    u = rows.size
-    scores = np.partition(sub, u - r, axis=0)[u - r]
+    scores = _scores(U, None if rows.size == U.shape[0] else rows, r, np.arange(U.shape[1])).astype(np.float64)
+    return _decide(U, rows, r, scores, tolerance, tiebreak, repeated, served=served)
+
+
+def _decide(U: np.ndarray, rows: np.ndarray, r: int, scores: np.ndarray, tolerance: float, tiebreak: str,
+            repeated: np.ndarray | None, served: np.ndarray | None = None,
+            pool: np.ndarray | None = None) -> GSCRound:
+    """The round's choice given every candidate's score (−∞ for a column that cannot be near the best);
+    ``served`` as for :func:`gsc_round`; ``pool``: the round's candidate columns (default all), over which a
+    participant's alternatives are averaged."""
     best = float(scores.max())
     near = np.flatnonzero(scores >= best - tolerance - _EXACT * (1.0 + abs(best)))
-    alternatives = sub.mean(axis=1)
+
+    means: list[np.ndarray] = []
+
+    def alternatives(tied: np.ndarray) -> np.ndarray:
+        if not means:  # every row's mean over the pool, once per round and only if a cut is tied
+            total = U.sum(axis=1, dtype=np.float64)
+            if pool is not None and pool.size < U.shape[1]:
+                total -= U[:, np.setdiff1d(np.arange(U.shape[1]), pool)].sum(axis=1, dtype=np.float64)
+            means.append(total / (U.shape[1] if pool is None else pool.size))
+        return means[0][tied]
+
     by_content = tiebreak != "lowest" and near.size > 1
-    groups = {int(c): _top(sub[:, c], rows, r, alternatives) for c in (near if by_content else near[:1])}
+    groups = {int(c): _top(U[rows, c], rows, r, alternatives) for c in (near if by_content else near[:1])}
     distinct = {c: distinctive_support(U, g, c) for c, (g, _) in groups.items()} if by_content else {}
     slate_value = np.zeros(U.shape[0]) if served is None else np.asarray(served, dtype=float)
     least = ({c: float(slate_value[g].mean()) for c, (g, _) in groups.items()}
@@ -193,35 +239,57 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
 @register("gsc", approval=False)
 def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least-served") -> RuleResult:
     """The Generative Social Choice round rule over a fixed pool of candidate statements (cardinal
-    utilities): k rounds of :func:`gsc_round`, each column chosen at most once."""
+    utilities): k rounds of :func:`gsc_round`, each column chosen at most once.
+
+    The same choices as :func:`gsc_round` round by round, computed lazily: a column's r-th highest
+    utility among the unmatched can only fall as participants are matched (for the same r), so last
+    round's score bounds this round's, and only the columns whose bound reaches the near-tie range of
+    the best score found so far are scored again (all of them when r shrinks by one).
+    """
     U = utilities(U, k, allow_nan=False)
     n, m = U.shape
     if k > n:
         raise InputError(f"k = {k} is larger than the number of participants ({n})", field="k")
+    if tiebreak not in TIEBREAKS:
+        raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
     unmatched = np.ones(n, dtype=bool)
     assignment = np.full(n, -1)
-    available = np.arange(m)
+    bound = np.full(m, np.inf)
+    chosen = np.zeros(m, dtype=bool)
     slate: list[int] = []
     scores: list[float] = []
     ties: list[Tie] = []
-    for t, r in enumerate(round_sizes(n, k)):
+    sizes = round_sizes(n, k)
+    W = np.array(U.T, order="C")  # a copy (never a view of U): each statement's column contiguous; matched rows set below 0
+    step_cols = max(1, _BLOCK_ENTRIES // n)
+    for t, r in enumerate(sizes):
+        if t and r < sizes[t - 1]:
+            bound[:] = np.inf
+        rows = np.flatnonzero(unmatched)
+        todo = np.flatnonzero(~chosen)
+        todo = todo[np.argsort(-bound[todo], kind="stable")]
+        score = np.full(m, -np.inf)
+        best, at, chunk = -np.inf, 0, 8
+        while at < todo.size and bound[todo[at]] >= best - tolerance - _EXACT * (1.0 + abs(best)):
+            cols = np.sort(todo[at:at + (step_cols if np.isinf(bound[todo[at]]) else chunk)])
+            # matched rows sort below every utility: the r-th largest is among the unmatched
+            score[cols] = np.partition(W[cols], n - r, axis=1)[:, n - r]
+            bound[cols] = score[cols]
+            best = max(best, float(score[cols].max()))
+            at += cols.size
         served = U[:, slate].max(axis=1) if slate else None
-        step = gsc_round(U[:, available], unmatched, r, tolerance=tolerance, tiebreak=tiebreak, served=served)
-        c = int(available[step.candidate])
+        step = _decide(U, rows, r, score, tolerance, tiebreak, None, served=served, pool=np.flatnonzero(~chosen))
         for entry in step.ties:
             entry.round = t
-            if entry.kind == "candidates":
-                entry.tied = available[entry.tied].tolist()
-                entry.chosen = c
-                entry.criteria = {name: {int(available[j]): v for j, v in values.items()}
-                                  for name, values in entry.criteria.items()}
         ties += step.ties
-        slate.append(c)
+        slate.append(step.candidate)
         scores.append(step.score)
+        chosen[step.candidate] = True
         unmatched[step.matched] = False
         assignment[step.matched] = t
-        available = available[available != c]
-    return RuleResult(slate, "gsc", k, scores, ties, "ok", {"assignment": assignment, "round_sizes": round_sizes(n, k)})
+        matched = np.asarray(step.matched)
+        W[:, matched] = -1.0 - matched  # distinct values: np.partition slows down on many equal ones
+    return RuleResult(slate, "gsc", k, scores, ties, "ok", {"assignment": assignment, "round_sizes": sizes})
 
 
 @register("gsc-budgeted", approval=False)
@@ -270,7 +338,7 @@ def gsc_budgeted(
                 if len(tied) > 1:
                     ties.append(tie(len(slate), tied, a))
                 rows = np.flatnonzero(unmatched & (U[:, a] >= level))
-                group, at_cut = _top(U[rows, a], rows, int(need[a]), np.zeros(rows.size))
+                group, at_cut = _top(U[rows, a], rows, int(need[a]), lambda tied: np.zeros(tied.size))
                 if at_cut:
                     at_cut.round, at_cut.broken_by = len(slate), "lowest row index"
                     ties.append(at_cut)

@@ -1,0 +1,252 @@
+"""Scale: n = 10⁴, 10⁵, 10⁶ participants, m = 200 statements, k = 10, on one machine; and model
+queries through the Ray executor against a loopback endpoint with a fixed latency.
+
+    .venv/bin/python benchmarks/scale.py                    # every size and the Ray table
+    .venv/bin/python benchmarks/scale.py --sizes 10000      # one size
+    .venv/bin/python benchmarks/scale.py --no-ray           # the offline table only
+
+Offline profiles are synthetic and seeded. Votes: each participant has a 3-d opinion x_i and each
+statement y_j; the participant votes on 30 statements chosen at random: agree when
+x_i·y_j + ε > 0.5, disagree below −0.5, else pass (ε ~ N(0, 0.7²)). The rules and checks run on the
+complete utilities 2 + ½·x_i·y_j clipped to 0–4 (float32; about 1 % clipped at 4), as after imputation.
+
+Every measurement runs in a fresh Python process (``--one``): the seconds are the call alone (the
+profile is built first, untimed); memory is that process's peak resident set, profile included.
+The growth exponent is the slope of log time against log n over the sizes measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SIZES = [10_000, 100_000, 1_000_000]
+M, K, VOTES_PER_PERSON, SEED = 200, 10, 30, 2026
+COMPONENTS = ["seq-pav", "gsc", "balanced+bjr", "cf fit", "run"]
+
+
+def synthetic_votes(n: int, m: int = M, per: int = VOTES_PER_PERSON, seed: int = SEED):
+    """A Polis-like vote profile (see the module docstring), built from arrays."""
+    from pnyx.data import Participant, Profile, Statement
+
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    Y = rng.normal(size=(m, 3)).astype(np.float32)
+    chunk = 100_000
+    cols = np.concatenate([np.argpartition(rng.random((min(chunk, n - s), m), dtype=np.float32), per, axis=1)[:, :per]
+                           .ravel() for s in range(0, n, chunk)])
+    rows = np.repeat(np.arange(n), per)
+    score = np.einsum("ek,ek->e", X[rows], Y[cols]) + rng.normal(0, 0.7, rows.size).astype(np.float32)
+    votes = np.where(score > 0.5, 1.0, np.where(score < -0.5, -1.0, 0.0))
+    participants = [Participant(f"p{i}") for i in range(n)]
+    statements = [Statement(f"c{j}", f"Comment number {j} of the synthetic conversation.") for j in range(m)]
+    return Profile.from_arrays(participants, statements, rows, cols, votes, "vote", source="synthetic")
+
+
+def synthetic_utilities(n: int, m: int = M, seed: int = SEED) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    Y = rng.normal(size=(m, 3)).astype(np.float32)
+    U = X @ Y.T
+    U *= 0.5
+    U += 2.0
+    return np.clip(U, 0.0, 4.0, out=U)
+
+
+def write_polis_export(folder: Path, votes: int, voters: int, m: int = M, seed: int = SEED) -> None:
+    """A Polis export folder: m comments and a ``votes.csv`` of ``votes`` rows (some superseded)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "comments.csv", "w") as f:
+        f.write("timestamp,datetime,comment-id,author-id,agrees,disagrees,moderated,comment-body\n")
+        for j in range(m):
+            f.write(f"{j},x,{j},{j % voters},0,0,1,Comment number {j}\n")
+    with open(folder / "votes.csv", "w") as f:
+        f.write("timestamp,datetime,comment-id,voter-id,vote\n")
+        for start in range(0, votes, 100_000):
+            size = min(100_000, votes - start)
+            stamp = np.arange(start, start + size)
+            c, v, x = rng.integers(0, m, size), rng.integers(0, voters, size), rng.integers(-1, 2, size)
+            f.writelines(f"{t},x,{a},{b},{y}\n" for t, a, b, y in zip(stamp, c, v, x))
+
+
+def measure(component: str, n: int) -> dict:
+    """Build the input, time the component once; seconds and peak RSS of this process."""
+    from pnyx.rules import compute
+
+    if component == "read votes.csv":
+        import tempfile
+
+        from pnyx.io import load
+
+        with tempfile.TemporaryDirectory() as tmp:
+            write_polis_export(Path(tmp), n, max(1, n // 30))
+            start = time.perf_counter()
+            profile = load(tmp)
+            seconds = time.perf_counter() - start
+        return {"component": component, "n": n, "seconds": seconds, "participants": profile.n,
+                "final_votes": profile.info["final_votes"],
+                "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
+    if component in ("seq-pav", "gsc", "balanced+bjr"):
+        U = synthetic_utilities(n)
+        slate = compute("seq-pav", U, K).slate if component == "balanced+bjr" else None
+    else:
+        profile = synthetic_votes(n)
+    start = time.perf_counter()
+    info: dict = {}
+    if component in ("seq-pav", "gsc"):
+        info["slate"] = compute(component, U, K).slate
+    elif component == "balanced+bjr":
+        from pnyx.assignment import balanced
+        from pnyx.axioms import check
+
+        assignment = balanced(U, slate)
+        info["bjr"] = bool(check("bjr", U, slate, assignment=assignment.assignment).satisfied)
+    elif component == "cf fit":
+        from pnyx.queries.cf import select_biased_mf
+
+        fit = select_biased_mf(profile.utilities, profile.observed)
+        info.update(rank=fit.rank, reg=fit.reg, rmse=round(fit.info["validation_rmse"], 3))
+    elif component == "run":
+        from pnyx.process import run
+
+        result = run(profile, K, backend="cf", measure_accuracy=True)
+        accuracy = result.audit["accuracy"]
+        info.update(bjr=result.audit["bjr"]["satisfied"], accuracy=round(accuracy["metrics"]["accuracy"], 3),
+                    ci95=[round(x, 3) for x in accuracy["info"]["ci95"]["accuracy"]], held_out=accuracy["info"]["hidden"])
+    seconds = time.perf_counter() - start
+    return {"component": component, "n": n, "seconds": seconds,
+            "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, **info}
+
+
+def run_one(component: str, n: int, timeout: float) -> dict:
+    try:
+        out = subprocess.run([sys.executable, __file__, "--one", component, str(n)], capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"component": component, "n": n, "error": f"> {timeout:.0f} s"}
+    if out.returncode != 0:
+        lines = out.stderr.strip().splitlines()
+        return {"component": component, "n": n, "error": lines[-1][:200] if lines else f"exit {out.returncode}"}
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(json.dumps(result), file=sys.stderr, flush=True)  # progress, kept if a later size fails
+    return result
+
+
+def exponent(ns: list[int], seconds: list[float]) -> float:
+    return float(np.polyfit(np.log(ns), np.log(seconds), 1)[0]) if len(ns) > 1 else math.nan
+
+
+def offline_table(sizes: list[int], timeout: float, components: list[str] = COMPONENTS) -> str:
+    results = {(c, n): run_one(c, n, timeout) if c in components else {"error": "not run"}
+               for n in sizes for c in COMPONENTS}
+    lines = ["| component | " + " | ".join(f"n = {n:,}: s / GB" for n in sizes) + " | growth exponent |",
+             "|---|" + "---|" * len(sizes) + "---|"]
+    for c in COMPONENTS:
+        cells, ok = [], []
+        for n in sizes:
+            r = results[c, n]
+            if "error" in r:
+                cells.append(f"error: {r['error']}")
+            else:
+                cells.append(f"{r['seconds']:.2f} / {r['peak_gb']:.2f}")
+                ok.append((n, r["seconds"]))
+        lines.append(f"| {c} | " + " | ".join(cells) + f" | {exponent(*zip(*ok)) if len(ok) > 1 else math.nan:.2f} |")
+    ratio = [results["gsc", n]["seconds"] / results["seq-pav", n]["seconds"] for n in sizes
+             if "seconds" in results["gsc", n] and "seconds" in results["seq-pav", n]]
+    lines.append("")
+    lines.append("gsc / seq-PAV time: " + ", ".join(f"{r:.2f}×" for r in ratio))
+    for n in sizes:
+        r = results["run", n]
+        if "error" not in r:
+            lines.append(f"run at n = {n:,}: BJR {'holds' if r['bjr'] else 'violated'}; vote-held-out sign accuracy "
+                         f"{r['accuracy']:.3f} (95 % CI {r['ci95'][0]:.3f}–{r['ci95'][1]:.3f}, {r['held_out']} held-out votes)")
+    r = run_one("read votes.csv", 1_000_000, timeout)
+    if "error" not in r:
+        lines.append(f"Polis reader: a 1,000,000-row votes.csv ({r['participants']:,} voters, {r['final_votes']:,} latest votes) "
+                     f"read in {r['seconds']:.1f} s, peak {r['peak_gb']:.2f} GB")
+    for n in sizes:
+        r = results["cf fit", n]
+        if "error" not in r:
+            lines.append(f"cf fit at n = {n:,}: rank {r['rank']}, λ {r['reg']:g}, validation RMSE {r['rmse']}")
+    return "\n".join(lines)
+
+
+# -- Ray throughput --------------------------------------------------------------------------------
+RAY_CALLS, LATENCY = 200, 0.2
+
+
+def ray_table(workers_list=(1, 2, 4)) -> str:
+    """Calls per second through the executors against a loopback endpoint with a fixed 200 ms latency."""
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scale"))
+    from conftest import Cluster, Endpoint  # the test suite's cluster and endpoint
+
+    from pnyx.queries.client import LLMConfig, ModelClient, ModelRequest
+    from pnyx.queries.executor import RayExecutor
+
+    endpoint = Endpoint(latency=LATENCY)
+    rows = ["| executor | workers | concurrency per worker | calls | seconds | calls per second |", "|---|---|---|---|---|---|"]
+    cluster = Cluster(workers=2, cpus=2)
+    try:
+        def requests(tag: str) -> list:
+            return [ModelRequest("chat", "matrix", [{"role": "user", "content": f"I am participant p{i}. <statement> s{tag}"}],
+                                 {"max_tokens": 1}) for i in range(RAY_CALLS)]
+
+        def timed(executor, tag: str, concurrency: int) -> float:
+            config = LLMConfig(base_url=endpoint.base_url, model="matrix", concurrency=concurrency)
+            with tempfile.TemporaryDirectory() as tmp:
+                client = ModelClient(config, Path(tmp) / "c.sqlite", executor)
+                start = time.perf_counter()
+                client.run_many(requests(tag))
+                return time.perf_counter() - start
+
+        for concurrency in (1, 4):
+            s = timed("local", f"{concurrency}0", concurrency)
+            rows.append(f"| local | 1 | {concurrency} | {RAY_CALLS} | {s:.1f} | {RAY_CALLS / s:.1f} |")
+        for w in workers_list:
+            s = timed(RayExecutor(cluster.address, workers=w, batch_size=10), f"{w}1", 1)
+            rows.append(f"| ray | {w} | 1 | {RAY_CALLS} | {s:.1f} | {RAY_CALLS / s:.1f} |")
+    finally:
+        import ray
+
+        ray.shutdown()
+        cluster.stop()
+        endpoint.stop()
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="*", default=SIZES)
+    parser.add_argument("--no-ray", action="store_true")
+    parser.add_argument("--no-offline", action="store_true")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per measurement")
+    parser.add_argument("--components", nargs="*", default=COMPONENTS)
+    parser.add_argument("--one", nargs=2, metavar=("COMPONENT", "N"))
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one[0], int(args.one[1]))))
+        return
+    print(f"Measured {dt.date.today()} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}")
+    if not args.no_offline:
+        print(offline_table(args.sizes, args.timeout, args.components))
+    if not args.no_ray:
+        print()
+        print(ray_table())
+
+
+if __name__ == "__main__":
+    main()
