@@ -119,11 +119,11 @@ def measure(component: str, n: int) -> dict:
         fit = select_biased_mf(profile.utilities, profile.observed)
         info.update(rank=fit.rank, reg=fit.reg, rmse=round(fit.info["validation_rmse"], 3))
     elif component == "run":
-        from pnyx.process import run
+        from pnyx.pipeline import run
 
         result = run(profile, K, backend="cf", measure_accuracy=True)
-        accuracy = result.audit["accuracy"]
-        info.update(bjr=result.audit["bjr"]["satisfied"], accuracy=round(accuracy["metrics"]["accuracy"], 3),
+        accuracy = result.audit.accuracy
+        info.update(bjr=result.audit.bjr.satisfied, accuracy=round(accuracy["metrics"]["accuracy"], 3),
                     ci95=[round(x, 3) for x in accuracy["info"]["ci95"]["accuracy"]], held_out=accuracy["info"]["hidden"])
     seconds = time.perf_counter() - start
     return {"component": component, "n": n, "seconds": seconds,

@@ -82,8 +82,9 @@ def held_out_predictions(profile: Profile, report: Any) -> np.ndarray:
 def select_participants(profile: Profile, *, exclude: Sequence[str] = (), silent_authors: bool = False
                         ) -> tuple[Profile, dict[str, int]]:
     """The participants who take part: less those excluded by id (e.g. Polis ``ids-to-toss.csv``) and,
-    unless ``silent_authors``, those with no observed judgment in data that has judgments (authors who
-    never voted). Returns the profile and reason → count left out.
+    unless ``silent_authors``, those with no observed judgment in data that has judgments — on votes
+    (authors who never voted), or on ratings when they wrote nothing either. Returns the profile and
+    reason → count left out.
 
     Raises
     ------
@@ -100,7 +101,10 @@ def select_participants(profile: Profile, *, exclude: Sequence[str] = (), silent
     if exclude:
         left["excluded by id"] = int((~keep).sum())
     if not silent_authors and profile.observed.any():
+        # on votes (Polis) an author's text is a comment, not an opinion to predict from; on ratings it is
         silent = keep & ~profile.observed.any(axis=1)
+        if profile.scale != "vote":
+            silent &= np.array([not p.text().strip() for p in profile.participants])
         if silent.any():
             left["never voted or rated (e.g. authors who only wrote)"] = int(silent.sum())
             keep &= ~silent

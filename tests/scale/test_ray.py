@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from pnyx.data import Participant, Profile, Statement
-from pnyx.process import run
+from pnyx.pipeline import run
 from pnyx.queries.cache import Cache
 from pnyx.queries.executor import EndpointUnreachable, RayExecutor
 
@@ -47,7 +47,7 @@ def llm_env(endpoint, monkeypatch):
 
 def process(profile, cache, executor, k=3):
     return run(profile, k, backend="llm", generators=["extractive"], seed=7, cache=cache, executor=executor,
-               measure_accuracy=False)
+               measure_accuracy=False, queries="exhaustive")  # every pair asked: the executor does the work
 
 
 def test_same_slate_as_local(ray_cluster, llm_env, tmp_path):
@@ -62,7 +62,7 @@ def test_same_slate_as_local(ray_cluster, llm_env, tmp_path):
     np.testing.assert_array_equal(remote.result.utilities, local.result.utilities)
     # every pair was asked once, on the workers, and came back to the driver's one cache
     assert llm_env.total == pairs and max(llm_env.calls.values()) == 1
-    assert remote.audit["model_usage"]["calls"] == pairs
+    assert remote.audit.model_usage["calls"] == pairs
     with Cache(tmp_path / "ray.sqlite") as cache:
         assert cache.count() == pairs
 
@@ -96,7 +96,7 @@ def test_killed_worker_loses_no_finished_query(ray_cluster, llm_env, tmp_path):
 
     llm_env.reset()  # the rerun: every pair was answered, so not one call
     again = process(profile, Cache(tmp_path / "cache.sqlite"), executor)
-    assert llm_env.total == 0 and again.audit["model_usage"]["cached"] == pairs
+    assert llm_env.total == 0 and again.audit.model_usage["cached"] == pairs
     assert again.result.slate == first.result.slate
 
 

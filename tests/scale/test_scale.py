@@ -28,7 +28,8 @@ def gsc_by_rounds(U, k, tolerance):
     n, m = U.shape
     unmatched, available, slate, assignment = np.ones(n, bool), np.arange(m), [], np.full(n, -1)
     for t, r in enumerate(round_sizes(n, k)):
-        step = gsc_round(U[:, available], unmatched, r, tolerance=tolerance)
+        served = U[:, slate].max(axis=1) if slate else None
+        step = gsc_round(U[:, available], unmatched, r, tolerance=tolerance, served=served)
         c = int(available[step.candidate])
         slate.append(c)
         unmatched[step.matched] = False
