@@ -26,7 +26,7 @@ People: each participant makes exactly 20 judgments (answered from the truth), c
 (:class:`pnyx.planner.PlannerChooser`, 4 waves of 5: the first wave least-rated-first, as the planner
 does before it has data), least-rated-first, or at random; the slate is GSC on ``cf``'s completion.
 
-HTTP: ``pnyx.process.run`` with the ``llm`` backend against an OpenAI-compatible server on loopback
+HTTP: ``pnyx.pipeline.run`` with the ``llm`` backend against an OpenAI-compatible server on loopback
 (``benchmarks/truth_server.py``) that answers from the noisy truth; real calls counted by the client,
 the server and the cache; the adaptive run repeated on its cache.
 
@@ -237,7 +237,7 @@ def http(seed: int, n: int = 200, m: int = 30, k: int = 5) -> list[dict]:
     sys.path.insert(0, str(HERE))
     from truth_server import TruthServer, truth_profile
 
-    from pnyx.process import run
+    from pnyx.pipeline import run
     from pnyx.queries.cache import Cache
 
     T = spatial(n, m, seed)
@@ -259,7 +259,7 @@ def http(seed: int, n: int = 200, m: int = 30, k: int = 5) -> list[dict]:
                              measure_accuracy=False)
                 entries = c.count()
             seconds = time.perf_counter() - t
-            usage = result.audit["model_usage"]
+            usage = result.audit.model_usage
             r = result.result
             q = quality(T, r.slate, r.matching)
             rows.append({"method": label, "client calls": usage["calls"], "cache hits": usage["cached"],
@@ -329,7 +329,7 @@ def main() -> None:
                       f"{row['ratio']:.2f} | {row['total']:,.1f} | {row['total'] / base - 1:+.2%} | {fmt_rth(row['rth'])} | "
                       f"{row['seconds']:.1f} |", flush=True)
     if "http" not in args.skip:
-        print("\nEnd to end: `pnyx.process.run(backend='llm')` against an OpenAI-compatible server on loopback answering "
+        print("\nEnd to end: `pnyx.pipeline.run(backend='llm')` against an OpenAI-compatible server on loopback answering "
               "from the noisy truth (spatial, n = 200, m = 30, k = 5)\n")
         print("| run | client calls | cache hits | server requests | cache entries | slate | true total | true BJR | "
               "largest blocking coalition / required | seconds |")
