@@ -96,7 +96,7 @@ def chatbot_table(k: int = 5) -> str:
     t0 = time.perf_counter()
     result = run(profile, k, backend="offline", seed=0)
     seconds = time.perf_counter() - t0
-    audit = result.audit
+    audit = result.audit.to_json()
     lines = [f"Chatbot personalization, {profile.n} participants, k = {k}, offline default "
              f"(generators: {', '.join(result.generators)}): {seconds:.1f} s including the accuracy harness.", "",
              "| # | statement (source) | matched | mean utility of matched |", "|---|---|---|---|"]
@@ -106,7 +106,7 @@ def chatbot_table(k: int = 5) -> str:
         lines.append(f"| {s} | {text} ({st.source}{', ' + st.id if st.source == 'data' else ''}) | {len(members)} "
                      f"| {U[members, result.result.slate[s - 1]].mean():.2f} |")
     bjr = audit["bjr"]
-    witness = "" if bjr["satisfied"] else f" (witness: {bjr['witness']['detail']})"
+    witness = "" if bjr["satisfied"] else f" ({result.audit.bjr.sentence(profile.n / k)})"
     acc = audit["accuracy"]["metrics"]
     lines += ["", f"Predicted audit: BJR {'holds' if bjr['satisfied'] else 'violated'}{witness}; "
                   f"EJR {'holds' if audit['ejr']['satisfied'] else 'violated'}; mean assigned utility "
