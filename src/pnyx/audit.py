@@ -161,7 +161,7 @@ def _verdict(axiom: str, result: Any, pids: list[str], sids: list[str], cols: Se
 
 
 def _round_audits(result: ProcessResult, band: float | None) -> list[RoundAudit]:
-    from pnyx.rules.gsc import gsc_round
+    from pnyx.rules.gsc import near_ties
 
     sids = result.profile.statement_ids
     pids = result.profile.participant_ids
@@ -181,10 +181,11 @@ def _round_audits(result: ProcessResult, band: float | None) -> list[RoundAudit]
                              "taken_ids": _ids(tie.chosen, pids)})
         near: list[dict[str, Any]] = []
         if band is not None and rnd.score is not None and rnd.unmatched_mask is not None:
-            step = gsc_round(U[:, rnd.pool], rnd.unmatched_mask, rnd.size_target, tolerance=band,
-                             tiebreak="distinctive")
-            near = sorted(({"id": sids[rnd.pool[c]], "score": float(step.scores[c]), "distinctive": v}
-                           for c, v in step.distinctive.items()), key=lambda d: (-d["score"], -d["distinctive"]))
+            scores = np.full(U.shape[1], -np.inf)
+            scores[list(rnd.scores)] = list(rnd.scores.values())
+            found = near_ties(U, rnd.unmatched_mask, rnd.size_target, scores, band, np.asarray(rnd.pool))
+            near = sorted(({"id": sids[j], "score": rnd.scores[j], "distinctive": v} for j, v in found.items()),
+                          key=lambda d: (-d["score"], -d["distinctive"]))
         out.append(RoundAudit(rnd.round, ", ".join(sids[j] for j in rnd.chosen), rnd.score, rnd.repeat, ties,
                               near, band))
     return out

@@ -236,6 +236,17 @@ def _decide(U: np.ndarray, rows: np.ndarray, r: int, scores: np.ndarray, toleran
     return GSCRound(c, float(scores[c]), matched, ties, scores, distinct, least)
 
 
+def near_ties(U: np.ndarray, unmatched: np.ndarray, r: int, scores: np.ndarray, tolerance: float,
+              pool: np.ndarray) -> dict[int, float]:
+    """Distinctive support of every column of ``pool`` whose round score is within ``tolerance`` of the
+    best, from the scores :func:`gsc_round` already computed (``scores[j]`` for each column j of U; the
+    columns outside ``pool`` are ignored), without scoring the columns again; empty when only one is.
+    """
+    full = np.full(U.shape[1], -np.inf)
+    full[pool] = np.asarray(scores, dtype=float)[pool]
+    return _decide(U, np.flatnonzero(unmatched), r, full, tolerance, "distinctive", None, pool=pool).distinctive
+
+
 @register("gsc", approval=False)
 def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least-served") -> RuleResult:
     """The Generative Social Choice round rule over a fixed pool of candidate statements (cardinal
