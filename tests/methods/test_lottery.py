@@ -43,3 +43,17 @@ def test_registered_and_rejects_non_skew_matrices():
     assert METHODS["maximal-lottery"] is maximal_lottery
     with pytest.raises(ValueError):
         maximal_lottery(M=np.ones((2, 2)))
+
+
+def test_margins_on_few_levels_equal_the_pairwise_count(monkeypatch):
+    """Votes and ratings take the matrix-product path; it must count exactly what the general one does."""
+    import pnyx.methods.lottery as lottery
+
+    rng = np.random.default_rng(3)
+    cases = [rng.choice([0.0, 2.0, 4.0, np.nan], (int(rng.integers(1, 300)), int(rng.integers(1, 12))))
+             for _ in range(10)]
+    cases += [rng.integers(0, 5, (int(rng.integers(1, 300)), int(rng.integers(1, 12)))).astype(float) for _ in range(10)]
+    fast = [margins(U) for U in cases]
+    monkeypatch.setattr(lottery, "_FEW_LEVELS", -1)  # force the general, n × m × m path
+    for U, got in zip(cases, fast):
+        np.testing.assert_array_equal(got, margins(U))
