@@ -173,7 +173,8 @@ def run(
     # default extractive proposes only the data's statements (see default_generators)
     source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
     gens = [get_generative(g, settings, **(source if g == "extractive" else {})) for g in generators]
-    result = generative_social_choice(profile, k, discriminative=disc, generators=gens, rule=rule, budget=budget,
+    fill, hide = one_fit(profile, disc, oracle, measure_accuracy, seed)
+    result = generative_social_choice(profile, k, discriminative=fill, generators=gens, rule=rule, budget=budget,
                                       keep_candidates=keep_candidates, seats=seats, tolerance=tolerance,
                                       tiebreak=tiebreak, policy=policy, seed=seed, progress=progress, oracle=oracle)
     assignment = balanced(result.utilities, result.slate)
@@ -182,9 +183,11 @@ def run(
         from pnyx.evaluate.accuracy import statement_held_out, vote_held_out
 
         step = lambda done, total: progress("accuracy", done, total)  # noqa: E731
-        measured = disc if oracle is None else oracle.screen  # (measuring the paid backend would cost calls)
-        report = (vote_held_out(profile, measured, seed=seed, progress=step) if profile.scale == "vote"
+        measured = fill if oracle is None else oracle.screen  # (measuring the paid backend would cost calls)
+        report = (vote_held_out(profile, measured, seed=seed, progress=step, hide=hide) if profile.scale == "vote"
                   else statement_held_out(profile, measured, progress=step))
+        if hide is not None:
+            report.info["fit"] = ONE_FIT
     progress("audit", 0, 1)
     labels = [label for label in result.profile.provenance_labels if label != "observed"]
     checked = audit(result, assignment, accuracy=report, usage=usage_of([disc, *gens]),
@@ -196,6 +199,26 @@ def run(
                                   bias=report is not None)
     progress("audit", 1, 1)
     return run_
+
+
+ONE_FIT = ("one fit without the held-out votes both scored them and imputed the utilities the slate was chosen "
+           "on (observed votes, held-out ones included, keep their observed values)")
+
+
+def one_fit(profile: Profile, disc: Any, oracle: Any, measure_accuracy: bool, seed: int) -> tuple[Any, Any]:
+    """The backend that fills the pool, and the votes held out of it for the accuracy measurement (or None).
+
+    A backend that can be fit once (``fitted``, e.g. ``cf``) on vote data with exhaustive queries is fit
+    once without :func:`pnyx.evaluate.accuracy.vote_holdout`'s votes: that fit imputes the pool and is the
+    one whose accuracy is measured (:data:`ONE_FIT`). Otherwise ``disc`` fills the pool, refit per use.
+    """
+    if not (measure_accuracy and oracle is None and profile.scale == "vote" and hasattr(disc, "fitted")
+            and profile.observed.any()):
+        return disc, None
+    from pnyx.evaluate.accuracy import vote_holdout
+
+    hide = vote_holdout(profile, seed=seed)
+    return disc.fitted(profile, hide), hide
 
 
 PAID = ("llm",)

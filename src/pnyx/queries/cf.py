@@ -20,7 +20,7 @@ factors as fixed: σ² (1 + x_jᵀ A_i⁻¹ x_j + y_iᵀ B_j⁻¹ y_i), σ² the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -294,6 +294,23 @@ class CollaborativeFiltering(DiscriminativeBackend):
         return select_biased_mf(profile.utilities, profile.observed, ranks=self.ranks, regs=self.regs,
                                 n_iter=self.n_iter, seed=self.seed)
 
+    def fitted(self, profile: Profile, hidden: np.ndarray) -> "FittedCF":
+        """This backend fit once, on ``profile``'s observed judgments less those under ``hidden``: one fit
+        that both scores the hidden judgments (they are held out from it) and imputes the profile (where
+        observed entries keep their observed values), instead of a fit for each.
+
+        Returns
+        -------
+        FittedCF
+            Predicts for ``profile``'s participants and statements, and for statements added later
+            (nobody judged them: μ + b_i, as a refit would give).
+        """
+        require_judgments(profile, self.name)
+        fit = select_biased_mf(profile.utilities, profile.observed & ~np.asarray(hidden, dtype=bool),
+                               ranks=self.ranks, regs=self.regs, n_iter=self.n_iter, seed=self.seed)
+        fit.info["held_out_of_fit"] = int(np.count_nonzero(hidden))
+        return FittedCF(fit, profile.n)
+
     def predict(self, profile: Profile, participants: Sequence[int] | None = None,
                 statements: Sequence[int] | None = None) -> Prediction:
         require_judgments(profile, self.name)
@@ -316,3 +333,24 @@ class CollaborativeFiltering(DiscriminativeBackend):
             uncertainty=sd,
             info={"rank": fit.rank, "reg": fit.reg, **fit.info},
         )
+
+
+class FittedCF(CollaborativeFiltering):
+    """:class:`CollaborativeFiltering` with its fit done once (:meth:`CollaborativeFiltering.fitted`)."""
+
+    def __init__(self, model: BiasedMF, n: int):
+        super().__init__()
+        self.model_fit, self.n = model, n
+
+    def fit(self, profile: Profile) -> BiasedMF:
+        if profile.n != self.n:
+            raise ValueError(f"this fit is for {self.n} participants, not {profile.n}")
+        f, extra = self.model_fit, profile.m - self.model_fit.item_bias.size
+        if extra <= 0:
+            return f
+        # statements nobody judged: no bias, no factors, the prior's precision (λ·I)
+        d = f.rank + 1
+        inv = None if f.item_precision_inv is None else np.concatenate(
+            [f.item_precision_inv, np.broadcast_to(np.eye(d) / f.reg, (extra, d, d))])
+        return replace(f, item_bias=np.concatenate([f.item_bias, np.zeros(extra)]),
+                       item_factors=np.vstack([f.item_factors, np.zeros((extra, f.rank))]), item_precision_inv=inv)
