@@ -173,7 +173,7 @@ def run(
     # default extractive proposes only the data's statements (see default_generators)
     source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
     gens = [get_generative(g, settings, **(source if g == "extractive" else {})) for g in generators]
-    fill, hide = one_fit(profile, disc, oracle, measure_accuracy, seed)
+    fill, hide = one_fit(profile, disc, oracle, seed)
     result = generative_social_choice(profile, k, discriminative=fill, generators=gens, rule=rule, budget=budget,
                                       keep_candidates=keep_candidates, seats=seats, tolerance=tolerance,
                                       tiebreak=tiebreak, policy=policy, seed=seed, progress=progress, oracle=oracle)
@@ -197,6 +197,11 @@ def run(
     checked.extras = audit_extras(result.profile, result.utilities, result.slate, run_.matching, seed=seed,
                                   predicted=None if report is None else held_out_predictions(profile, report),
                                   bias=report is not None)
+    drawn = checked.extras.get("sample")
+    if drawn:
+        checked.caveats.append(f"The extra audit measures (maximal lottery, divisiveness, inclusion, egalitarian "
+                               f"groups, bias) are computed on a seeded sample of {drawn['participants']:,} of the "
+                               f"{drawn['of']:,} participants (seed {drawn['seed']}): estimates, not exact values.")
     progress("audit", 1, 1)
     return run_
 
@@ -205,19 +210,22 @@ ONE_FIT = ("one fit without the held-out votes both scored them and imputed the 
            "on (observed votes, held-out ones included, keep their observed values)")
 
 
-def one_fit(profile: Profile, disc: Any, oracle: Any, measure_accuracy: bool, seed: int) -> tuple[Any, Any]:
-    """The backend that fills the pool, and the votes held out of it for the accuracy measurement (or None).
+def one_fit(profile: Profile, disc: Any, oracle: Any, seed: int) -> tuple[Any, Any]:
+    """The backend that fills the pool, and the votes held out of its fit (or None).
 
-    A backend that can be fit once (``fitted``, e.g. ``cf``) on vote data with exhaustive queries is fit
-    once without :func:`pnyx.evaluate.accuracy.vote_holdout`'s votes: that fit imputes the pool and is the
-    one whose accuracy is measured (:data:`ONE_FIT`). Otherwise ``disc`` fills the pool, refit per use.
+    On vote data large enough that the accuracy hold-out is capped at its stated sample
+    (:data:`pnyx.evaluate.accuracy.DEFAULT_SAMPLE` votes), a backend that can be fit once (``fitted``,
+    e.g. ``cf``) with exhaustive queries is fit once without those seeded votes, whether or not the
+    accuracy is measured (so the slate does not depend on that): the fit imputes the pool and is the one
+    whose accuracy is measured (:data:`ONE_FIT`). Otherwise ``disc`` fills the pool, refit per use.
     """
-    if not (measure_accuracy and oracle is None and profile.scale == "vote" and hasattr(disc, "fitted")
-            and profile.observed.any()):
+    if not (oracle is None and profile.scale == "vote" and hasattr(disc, "fitted") and profile.observed.any()):
         return disc, None
-    from pnyx.evaluate.accuracy import vote_holdout
+    from pnyx.evaluate.accuracy import DEFAULT_SAMPLE, vote_holdout
 
-    hide = vote_holdout(profile, seed=seed)
+    hide = vote_holdout(profile, seed=seed, sample=DEFAULT_SAMPLE)
+    if np.count_nonzero(hide) < DEFAULT_SAMPLE:  # small data: every vote helps the imputation
+        return disc, None
     return disc.fitted(profile, hide), hide
 
 
