@@ -173,11 +173,14 @@ def run(
     # default extractive proposes only the data's statements (see default_generators)
     source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
     gens = [get_generative(g, settings, **(source if g == "extractive" else {})) for g in generators]
+    progress("impute", 0, 1)
     fill, hide = one_fit(profile, disc, oracle, seed)
     result = generative_social_choice(profile, k, discriminative=fill, generators=gens, rule=rule, budget=budget,
                                       keep_candidates=keep_candidates, seats=seats, tolerance=tolerance,
                                       tiebreak=tiebreak, policy=policy, seed=seed, progress=progress, oracle=oracle)
+    progress("assign", 0, 1)
     assignment = balanced(result.utilities, result.slate)
+    progress("assign", 1, 1)
     report = None
     if measure_accuracy and profile.observed.any():
         from pnyx.evaluate.accuracy import statement_held_out, vote_held_out
@@ -194,6 +197,8 @@ def run(
                     backend=labels[0] if labels else backend)
     run_ = Run(result=result, assignment=assignment, audit=checked, backend=backend, generators=list(generators),
                participants_excluded=left_out)
+    progress("audit", 1, 1)
+    progress("extras", 0, 1)
     checked.extras = audit_extras(result.profile, result.utilities, result.slate, run_.matching, seed=seed,
                                   predicted=None if report is None else held_out_predictions(profile, report),
                                   bias=report is not None)
@@ -202,7 +207,7 @@ def run(
         checked.caveats.append(f"The extra audit measures (maximal lottery, divisiveness, inclusion, egalitarian "
                                f"groups, bias) are computed on a seeded sample of {drawn['participants']:,} of the "
                                f"{drawn['of']:,} participants (seed {drawn['seed']}): estimates, not exact values.")
-    progress("audit", 1, 1)
+    progress("extras", 1, 1)
     return run_
 
 

@@ -142,6 +142,12 @@ def _solve(gram: np.ndarray, rhs: np.ndarray, inverse: bool):
     return np.einsum("akl,al->ak", inv, rhs), inv
 
 
+def _masked_residual(U: np.ndarray, offset: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None:
+    """out = U − offset where ``mask``, 0 elsewhere (unobserved entries may be NaN), without temporaries."""
+    out.fill(0)
+    np.subtract(U, offset, out=out, where=mask)
+
+
 def _fit_dense(U: np.ndarray, mask: np.ndarray, rank: int, reg: float, n_iter: int, seed: int) -> BiasedMF:
     """ALS as :func:`fit_biased_mf`, one pass over row blocks per sweep: each block's rows are solved
     from products of its dense observed mask with the statements' outer products, and the same block
@@ -159,6 +165,7 @@ def _fit_dense(U: np.ndarray, mask: np.ndarray, rank: int, reg: float, n_iter: i
     d = rank + 1
     eye = reg * np.eye(d)
     inv_u = inv_i = None
+    O_buf, R_buf = np.empty((min(n, BLOCK_ROWS), m), dt), np.empty((min(n, BLOCK_ROWS), m), dt)
     for it in range(n_iter):
         last = it == n_iter - 1
         X = np.hstack([Q, np.ones((m, 1))])
@@ -167,15 +174,17 @@ def _fit_dense(U: np.ndarray, mask: np.ndarray, rank: int, reg: float, n_iter: i
         if last:
             inv_u = np.empty((n, d, d))
         for blk in blocks:
-            O = mask[blk].astype(dt)
-            R = np.where(mask[blk], U[blk] - dt.type(mu) - c.astype(dt), 0).astype(dt, copy=False)
+            M = mask[blk]
+            O, R = O_buf[:M.shape[0]], R_buf[:M.shape[0]]
+            np.copyto(O, M)  # (much faster than M.astype in numpy 2.3)
+            _masked_residual(U[blk], dt.type(mu) + c.astype(dt), M, R)
             sol, inv = _solve((O @ outer_x).reshape(-1, d, d) + eye, R @ X.astype(dt), last)
             P[blk], b[blk] = sol[:, :rank], sol[:, rank]
             if last:
                 inv_u[blk] = inv
             Y = np.hstack([P[blk], np.ones((O.shape[0], 1))])
             col_gram += O.T @ _outer(Y).astype(dt)
-            R = np.where(mask[blk], U[blk] - dt.type(mu) - b[blk, None].astype(dt), 0).astype(dt, copy=False)
+            _masked_residual(U[blk], dt.type(mu) + b[blk, None].astype(dt), M, R)
             col_rhs += R.T @ Y.astype(dt)
         sol, inv_i = _solve(col_gram.reshape(m, d, d) + eye, col_rhs, last)
         Q, c = sol[:, :rank], sol[:, rank]
