@@ -43,7 +43,7 @@ def _labels(g: Groups) -> list[str | None]:
     return [g.names[q] if q >= 0 else None for q in g.labels]
 
 
-EXTRAS_SAMPLE = 20_000
+EXTRAS_SAMPLE = 10_000
 """Participants :func:`audit_extras` reads at most: above this, a seeded sample of this many."""
 
 
