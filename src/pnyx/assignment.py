@@ -15,8 +15,13 @@ minimum cost for its imbalances, so the result is optimal once no position is ov
 
 To keep the number of augmentations small the start is the assignment of every participant to
 its best position at *prices* p (argmax_j u_ij − p_j), with p the optimal dual prices of the same
-problem on a random quarter of the participants (solved the same way, recursively). Any start of
-that form is a minimum-cost flow for its own group sizes, so the prices only change the speed.
+problem on a random quarter of the participants (solved the same way, recursively). Participants
+with several best positions at those prices (exact ties, e.g. utilities clipped at the top of the
+scale, where the optimal prices of tied positions are often equal) are spread over them to even out
+the group sizes: otherwise all of them would start at the lowest such position and the paths, each
+moving the few participants of least loss, would have to move them back almost one at a time. Any
+start of that form is a minimum-cost flow for its own group sizes, so the prices and the spreading
+only change the speed.
 The returned ``prices`` are the dual certificate: every participant is at a position maximising
 u_ij − p_j.
 """
