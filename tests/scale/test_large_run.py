@@ -137,7 +137,7 @@ def test_r_support_by_selection_equals_the_sorted_mean():
         np.testing.assert_allclose(r_support(U, r), expected)
 
 
-@pytest.mark.parametrize("sample", [1, 7, 50, 10_000])
+@pytest.mark.parametrize("sample", [1, 7, 50, 149, 10_000])
 def test_rth_largest_by_a_guessed_threshold_is_exact(sample):
     """Whatever the sample the threshold is guessed from (too small, too high a guess), the r-th largest."""
     from pnyx.rules.gsc import _rth_largest

@@ -142,6 +142,8 @@ def _rth_largest(W: np.ndarray, cols: np.ndarray, r: int, unmatched: int, sample
     above a threshold guessed from a seeded sample of rows (a rank 4 standard deviations below the
     sample's, so rarely too high), over the whole row when fewer than r entries reach it."""
     n = W.shape[1]
+    if 4 * sample.size > n:  # a sample this large saves nothing: one selection over the whole block
+        return np.partition(W[cols], n - r, axis=1)[:, n - r].astype(np.float64)
     live = sample[mask[sample]]
     out = np.empty(cols.size, dtype=np.float64)
     rank = r / unmatched * live.size
