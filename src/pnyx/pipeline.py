@@ -139,6 +139,7 @@ def run(
     progress: Progress | None = None,
     queries: str | None = None,
     query_budget: int | None = None,
+    bias_paraphrases: int = 0,
 ) -> Run:
     """Build the named backends (every one gets ``seed``, ``cache``, a :class:`pnyx.queries.cache.Cache`, and
     ``executor``, where model calls run: :func:`pnyx.queries.executor.get_executor`),
@@ -152,6 +153,10 @@ def run(
     planner, :mod:`pnyx.planner`, at most ``query_budget`` backend queries); default: adaptive for a
     backend that charges per call (``llm``) with the ``gsc`` rule, exhaustive otherwise. With adaptive
     queries the accuracy measured is the cheap screen's (``cf``), which fills every pair not asked.
+
+    ``bias_paraphrases`` N ≥ 2 (an LLM backend only): the audit's ``bias_paraphrases``, the predictor bias
+    audit of the backend itself under N wordings of its rating prompt
+    (:func:`pnyx.methods.extras.paraphrase_bias_audit`; N × 48 calls at most, counted in ``model_usage``).
     """
     from pnyx.assignment import balanced
     from pnyx.queries import get_discriminative, get_generative
@@ -166,6 +171,8 @@ def run(
         generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
     settings = {"cache": cache, "seed": seed, "executor": executor}
     disc = get_discriminative(backend, settings)
+    if bias_paraphrases:
+        check_paraphrases(bias_paraphrases, disc)
     if disc.needs_judgments:
         require_judgments(profile, disc.name)
     oracle = adaptive_queries(disc, settings, queries, query_budget, backend, rule, budget)
@@ -193,9 +200,31 @@ def run(
                participants_excluded=left_out)
     checked.extras = audit_extras(result.profile, result.utilities, result.slate, run_.matching, seed=seed,
                                   predicted=None if report is None else held_out_predictions(profile, report),
-                                  bias=report is not None)
+                                  bias=report is not None, llm=disc if bias_paraphrases else None,
+                                  paraphrases=bias_paraphrases)
+    for key, value in checked.extras.get("bias_paraphrases", {}).get("usage", {}).items():
+        if key in checked.model_usage:
+            checked.model_usage[key] += value
     progress("audit", 1, 1)
     return run_
+
+
+def check_paraphrases(n: int, disc: Any) -> None:
+    """Raise unless ``n`` wordings of ``disc``'s rating prompt can be audited.
+
+    Raises
+    ------
+    InputError
+        ``disc`` has no reworded prompts (not an LLM backend), or ``n`` outside 2..the wordings there are.
+    """
+    from pnyx.queries.prompts import RATING_PARAPHRASES
+
+    if not hasattr(disc, "reworded"):
+        raise InputError(f"--bias-paraphrases audits an LLM's rating prompt; the {disc.name} backend has none "
+                         "(use --backend llm)", field="--bias-paraphrases")
+    if not 2 <= n <= len(RATING_PARAPHRASES):
+        raise InputError(f"--bias-paraphrases takes 2..{len(RATING_PARAPHRASES)} wordings, got {n}",
+                         field="--bias-paraphrases")
 
 
 PAID = ("llm",)
