@@ -67,9 +67,10 @@ def rank_backends() -> None:
 
     backends = BACKENDS + (["llm"] if os.environ.get("PNYX_LLM_BASE_URL") and os.environ.get("PNYX_LLM_MODEL") else [])
     systems = backends + list(BASELINES)
-    raw: dict[str, list[float]] = {}  # task → one value per system, as measured
+    raw: dict[str, list[float | None]] = {}  # task → one value per system, as measured (None: not measurable)
     sign: dict[str, int] = {}
     seconds = {b: 0.0 for b in backends}
+    notes = []
     datasets = [("chatbot", SHARED / "chatbot_personalization", CHAT_METRICS)]
     datasets += [(path.name, path, VOTE_METRICS) for path in sorted((SHARED / "polis").iterdir()) if path.is_dir()]
     for name, path, metrics in datasets:
@@ -77,24 +78,34 @@ def rank_backends() -> None:
         reports = {}
         for b in backends:
             t = time.perf_counter()
-            reports[b] = (statement_held_out(profile, get_discriminative(b)) if metrics is CHAT_METRICS
-                          else vote_held_out(profile, get_discriminative(b), seed=0))
+            try:
+                reports[b] = (statement_held_out(profile, get_discriminative(b)) if metrics is CHAT_METRICS
+                              else vote_held_out(profile, get_discriminative(b), seed=0))
+            except ValueError as exc:  # e.g. no prediction for some held-out entries
+                reports[b] = None
+                notes.append(f"{b} on {name}: not measured ({str(exc).splitlines()[0]})")
             seconds[b] += time.perf_counter() - t
         kind = 0 if metrics is CHAT_METRICS else 1
-        base = reports[backends[0]].baselines
+        base = next(r for r in reports.values() if r is not None).baselines
         for metric, direction in metrics.items():
             task = f"{name} {metric}"
-            raw[task] = [reports[b].metrics[metric] for b in backends] + [base[v[kind]][metric] for v in BASELINES.values()]
+            raw[task] = [None if reports[b] is None else reports[b].metrics[metric] for b in backends]
+            raw[task] += [base[v[kind]][metric] for v in BASELINES.values()]
             sign[task] = direction
     tasks = list(raw)
     print("| backend | " + " | ".join(tasks) + " | seconds (all) |")
     print("|---" * (len(tasks) + 2) + "|")
     for a, system in enumerate(systems):
-        cells = " | ".join(f"{raw[t][a]:.3f}" for t in tasks)
+        cells = " | ".join("–" if raw[t][a] is None else f"{raw[t][a]:.3f}" for t in tasks)
         print(f"| {system} | {cells} | {seconds[system]:.1f} |" if system in seconds else f"| {system} | {cells} | |")
-    print()
-    S = np.array([[sign[t] * raw[t][a] for t in tasks] for a in range(len(systems))])
-    print_rankings(S, systems)
+    print("\n" + "".join(f"- {n}\n" for n in notes))
+    everywhere = [a for a in range(len(systems)) if all(raw[t][a] is not None for t in tasks)]
+    print(f"All {len(tasks)} tasks, the systems measured on every one:\n")
+    print_rankings(np.array([[sign[t] * raw[t][a] for t in tasks] for a in everywhere]), [systems[a] for a in everywhere])
+    chat = [t for t in tasks if t.startswith("chatbot ")]
+    if len(everywhere) < len(systems):
+        print(f"The {len(chat)} chatbot tasks, every system:\n")
+        print_rankings(np.array([[sign[t] * raw[t][a] for t in chat] for a in range(len(systems))]), systems)
 
 
 def rank_rules() -> None:
