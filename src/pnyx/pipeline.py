@@ -13,6 +13,7 @@ import numpy as np
 from pnyx.audit import Audit, audit
 from pnyx.data import InputError, Profile
 from pnyx.methods import audit_extras
+from pnyx.methods.extras import check_paraphrases
 from pnyx.process import PoolPolicy, Progress, ProcessResult, generative_social_choice
 from pnyx.queries.base import require_judgments
 
@@ -172,7 +173,7 @@ def run(
     settings = {"cache": cache, "seed": seed, "executor": executor}
     disc = get_discriminative(backend, settings)
     if bias_paraphrases:
-        check_paraphrases(bias_paraphrases, disc)
+        check_paraphrases(bias_paraphrases, disc)  # before any work, not after the process
     if disc.needs_judgments:
         require_judgments(profile, disc.name)
     oracle = adaptive_queries(disc, settings, queries, query_budget, backend, rule, budget)
@@ -207,24 +208,6 @@ def run(
             checked.model_usage[key] += value
     progress("audit", 1, 1)
     return run_
-
-
-def check_paraphrases(n: int, disc: Any) -> None:
-    """Raise unless ``n`` wordings of ``disc``'s rating prompt can be audited.
-
-    Raises
-    ------
-    InputError
-        ``disc`` has no reworded prompts (not an LLM backend), or ``n`` outside 2..the wordings there are.
-    """
-    from pnyx.queries.prompts import RATING_PARAPHRASES
-
-    if not hasattr(disc, "reworded"):
-        raise InputError(f"--bias-paraphrases audits an LLM's rating prompt; the {disc.name} backend has none "
-                         "(use --backend llm)", field="--bias-paraphrases")
-    if not 2 <= n <= len(RATING_PARAPHRASES):
-        raise InputError(f"--bias-paraphrases takes 2..{len(RATING_PARAPHRASES)} wordings, got {n}",
-                         field="--bias-paraphrases")
 
 
 PAID = ("llm",)

@@ -85,7 +85,7 @@ def test_paraphrase_audit_calls_each_wording_once_and_is_deterministic(llm_serve
                       for i, j in audit_pairs(grouped, grouped.groups(), 8, 0)], dtype=float)
     in_a = np.array([GROUPS[grouped.participant_ids[i]] == "a" for i, _ in audit_pairs(grouped, grouped.groups(), 8, 0)])
     assert out["groups"][0]["mae"][1] == pytest.approx(np.abs(mean - truth)[in_a].mean())
-    with pytest.raises(InputError, match="2..5 wordings"):
+    with pytest.raises(InputError, match="takes 2..5 wordings"):
         paraphrase_bias_audit(grouped, b, 1)
 
 

@@ -122,6 +122,24 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
     return out
 
 
+def check_paraphrases(n: int, backend: Any) -> None:
+    """Raise unless ``n`` wordings of ``backend``'s rating prompt can be audited.
+
+    Raises
+    ------
+    InputError
+        ``backend`` has no reworded prompts (not an LLM backend), or ``n`` outside 2..the wordings there are.
+    """
+    from pnyx.queries.prompts import RATING_PARAPHRASES
+
+    if not hasattr(backend, "reworded"):
+        raise InputError(f"--bias-paraphrases audits an LLM's rating prompt; the {backend.name} backend has none "
+                         "(use --backend llm)", field="--bias-paraphrases")
+    if not 2 <= n <= len(RATING_PARAPHRASES):
+        raise InputError(f"--bias-paraphrases takes 2..{len(RATING_PARAPHRASES)} wordings, got {n}",
+                         field="--bias-paraphrases")
+
+
 def audit_pairs(profile: Profile, groups: Sequence[Any], pairs: int, seed: int) -> list[tuple[int, int]]:
     """A seeded sample of observed (participant, statement) entries, the same number from each group
     (⌈pairs / groups⌉, or all a group has), in participant order."""
@@ -164,9 +182,7 @@ def paraphrase_bias_audit(profile: Profile, backend: Any, paraphrases: int, *, g
     """
     from pnyx.queries.prompts import RATING_PARAPHRASES
 
-    if not 2 <= paraphrases <= len(RATING_PARAPHRASES):
-        raise InputError(f"the paraphrase audit takes 2..{len(RATING_PARAPHRASES)} wordings, not {paraphrases}",
-                         field="--bias-paraphrases")
+    check_paraphrases(paraphrases, backend)
     labels = profile.groups() if groups is None else list(groups)
     entries = audit_pairs(profile, labels, pairs, seed)
     rows, cols = (np.array(x, dtype=int) for x in zip(*entries)) if entries else (np.zeros(0, int),) * 2
