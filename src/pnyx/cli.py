@@ -132,6 +132,9 @@ def run(
                                                help="Adaptive queries: at most this many backend queries in all."),
     executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
+    bias_paraphrases: int = typer.Option(0, "--bias-paraphrases", min=0,
+                                         help="--backend llm: audit its bias under N wordings of the rating prompt "
+                                         "(2..5; N × 48 model calls at most; default 0: off)."),
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
     try:  # every option checked before the heavy imports and the data; --out held and --cache opened before any work
@@ -180,7 +183,7 @@ def run(
                                   tiebreak=tiebreak, policy=policy, exclude_participants=excluded_ids,
                                   silent_authors=silent_authors, seed=seed, cache=opened_cache, executor=where,
                                   measure_accuracy=accuracy, progress=progress,
-                                  queries=queries, query_budget=query_budget)
+                                  queries=queries, query_budget=query_budget, bias_paraphrases=bias_paraphrases)
             progress("report", 0, 1)
             paths = write_outputs(result, out)
             progress("report", 1, 1)

@@ -13,6 +13,7 @@ import jinja2
 import numpy as np
 
 import pnyx
+from pnyx.io.writers import to_jsonable
 from pnyx.report import plots
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("pnyx.report", "templates"),
@@ -170,5 +171,5 @@ def render_report(run: Any, *, title: str | None = None) -> str:
         caveats=audit.caveats, verdicts=verdicts, accuracy_line=accuracy_line, usage=audit.model_usage,
         utilities=audit.utilities, rounds=rounds, excluded=excluded, pool=audit.pool,
         assignment_label=audit.utilities["assignment"], slate_ids=[sids[j] for j in distinct],
-        participants_excluded=run.participants_excluded, extras=audit.extras,
+        participants_excluded=run.participants_excluded, extras=to_jsonable(audit.extras),  # NaN → None
     )
