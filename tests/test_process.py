@@ -266,6 +266,8 @@ def test_meta_excluded_and_barely_judged_statements_do_not_compete():
     excluded = run(policy=PoolPolicy(exclude=frozenset({"a"})))
     assert "a" not in [excluded.profile.statements[j].id for j in excluded.slate]
     assert excluded.pool_report.excluded["excluded by id"] == ["a"]
+    with pytest.raises(ProcessError, match=r"left out: 1 meta statement; 3 fewer than 9 .*--min-support"):
+        run(policy=PoolPolicy(min_support=9))
 
 
 def test_tie_records_name_profile_columns():
