@@ -59,6 +59,34 @@ def _explained(X: np.ndarray, slate: list[int], near: np.ndarray) -> np.ndarray:
     return (G ** 2).sum(axis=0) / own
 
 
+def _predictive(X: np.ndarray, slate: list[int], near: np.ndarray, queries: int = 400,
+                neighbours: int = 20, with_coverage: bool = False) -> np.ndarray:
+    """For each column c of ``near``: the portrayal gain (:func:`pnyx.evaluate.portrayal.portrayal`) of the slate
+    plus c on the training votes X themselves (+1, −1, 0 pass or unseen), leave-one-out: each of ``queries``
+    evenly spaced training participants is predicted from their nearest other training participants."""
+    n = X.shape[0]
+    q = np.arange(0, n, max(1, n // queries))
+    out = np.empty(near.size)
+    for i, c in enumerate(near):
+        S = slate + [int(c)]
+        others = np.setdiff1d(np.arange(X.shape[1]), S)
+        sim = X[np.ix_(q, S)] @ X[:, S].T
+        sim[np.arange(q.size), q] = -np.inf
+        voted = (X[np.ix_(q, S)] != 0).any(axis=1)
+        cut = -np.partition(-sim, neighbours - 1, axis=1)[:, neighbours - 1]
+        chosen = (sim >= cut[:, None]).astype(np.float32)
+        column = np.sign(X[:, others].sum(axis=0))
+        column[column == 0] = 1
+        pred = np.sign(chosen @ X[:, others].astype(np.float32))
+        pred = np.where(pred == 0, column[None, :], pred)
+        target = X[np.ix_(q, others)]
+        asked = (target != 0) & voted[:, None]
+        out[i] = ((pred == target)[asked].mean() - (column[None, :] == target)[asked].mean()) if asked.any() else 0.0
+        if with_coverage and voted.any():  # plus the share of them who agree with a statement of the slate
+            out[i] += (X[np.ix_(q, S)] == 1).any(axis=1)[voted].mean()
+    return out
+
+
 def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tolerance: float = 0.0,
                 participants: str = "fewest alternatives") -> list[int]:
     """Experiment, not in pnyx.rules: the GSC rounds of :func:`pnyx.rules.gsc.gsc` with another secondary
@@ -77,7 +105,15 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tol
     * ``informative`` — the candidate that explains most variance of every statement's utilities (centred,
       all participants) together with the slate so far: greedy column subset selection on the training
       utilities;
-    * ``consensus, then informative`` — ``consensus first``'s first round, then ``informative``.
+    * ``consensus, then informative`` — ``consensus first``'s first round, then ``informative``;
+    * ``informative votes`` — ``informative`` on the observed training votes (+1, −1, 0 pass or unseen, not
+      centred) instead of the imputed utilities: needs to know which entries were observed;
+    * ``predictive`` — the candidate whose slate best predicts the training participants' other votes by their
+      nearest training neighbours (the portrayal gain measured on the training votes, leave-one-out);
+    * ``predictive + coverage`` — ``predictive``'s gain plus the share of the same participants who agree with a
+      statement of the slate (both shares of the training participants evaluated);
+    * ``seen, then informative votes`` — ``seen first``'s first round, then ``informative votes``;
+    * ``seen first`` — in the first round the candidate with the most observed votes, after it ``least served``.
 
     ``participants``: who is matched among those tied at the cut-off utility — ``"fewest alternatives"``
     (gsc_round's rule) or ``"lowest row"``.
@@ -85,25 +121,36 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tol
     n, m = U.shape
     unmatched, available, slate = np.ones(n, dtype=bool), np.arange(m), []
     agree_rate = ((votes == 1).sum(axis=0) + 1) / ((~np.isnan(votes)).sum(axis=0) + 2)
-    X = U - U.mean(axis=0)
+    X = np.nan_to_num(votes) if criterion in ("informative votes", "seen, then informative votes", "predictive",
+                                              "predictive + coverage") \
+        else U - U.mean(axis=0)
+    seen = (~np.isnan(votes)).sum(axis=0)
     for r in round_sizes(n, k):
         rows = np.flatnonzero(unmatched)
         sub = U[np.ix_(rows, available)]
         scores = np.partition(sub, rows.size - r, axis=0)[rows.size - r]
         near = np.flatnonzero(scores >= scores.max() - tolerance - 1e-9 * (1 + abs(scores.max())))
-        order = sub.mean(axis=1) if participants == "fewest alternatives" else np.zeros(rows.size)
+        order = np.zeros(n)
+        if participants == "fewest alternatives":
+            order[rows] = sub.mean(axis=1)
         first = not slate
         how = criterion
-        if criterion in ("consensus first", "approved first"):
+        if criterion in ("consensus first", "approved first", "seen first"):
             how = criterion if first else "least served"
         elif criterion == "consensus, then informative":
             how = "consensus first" if first else "informative"
+        elif criterion == "informative votes":
+            how = "informative"
+        elif criterion == "seen, then informative votes":
+            how = "seen first" if first else "informative"
         info = dict(zip(near.tolist(), _explained(X, slate, available[near]))) if how == "informative" else {}
+        if how in ("predictive", "predictive + coverage"):
+            info = dict(zip(near.tolist(), _predictive(X, slate, available[near], with_coverage=how != "predictive")))
         covered = (U[:, slate] >= 3).any(axis=1) if slate else np.zeros(n, bool)
         best = None
         for c in near:
             col = int(available[c])
-            group, _ = _top(sub[:, c], rows, r, order)
+            group, _ = _top(sub[:, c], rows, r, order.__getitem__)
             distinct = round(distinctive_support(U, group, col), 9)
             if how == "least served":
                 key = (-round(float(U[np.ix_(group, slate)].max(axis=1).mean()), 9) if slate else 0.0, distinct)
@@ -113,9 +160,11 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tol
                 key = (bool(agree_rate[col] > 0.5), distinct)
             elif how == "consensus first":
                 key = (round(float(U[:, col].mean()), 9), distinct)
+            elif how == "seen first":
+                key = (int(seen[col]), distinct)
             elif how == "approved first":
                 key = (int((U[:, col] >= 3).sum()), distinct)
-            elif how == "informative":
+            elif how in ("informative", "predictive", "predictive + coverage"):
                 key = (round(float(info[int(c)]), 6), distinct)
             else:
                 key = (distinct,)
@@ -135,7 +184,11 @@ VARIANTS = {"variant: coverage, then distinctive": {"criterion": "coverage"},
             "variant: consensus first, then least-served": {"criterion": "consensus first"},
             "variant: approved first, then least-served": {"criterion": "approved first"},
             "variant: informative": {"criterion": "informative"},
-            "variant: consensus first, then informative": {"criterion": "consensus, then informative"}}
+            "variant: consensus first, then informative": {"criterion": "consensus, then informative"},
+            "variant: informative on observed votes": {"criterion": "informative votes"},
+            "variant: most seen first, then informative on observed votes": {"criterion": "seen, then informative votes"},
+            "variant: predictive on training votes": {"criterion": "predictive"},
+            "variant: predictive + coverage on training votes": {"criterion": "predictive + coverage"}}
 
 
 def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: list[int],
@@ -144,11 +197,14 @@ def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: l
     def gsc(**params) -> list[int]:
         return [pool[c] for c in compute("gsc", U[:, pool], k, **params).slate]
 
-    out = {BEFORE: gsc(tiebreak="lowest"), DEFAULT: gsc(), "gsc, distinctive": gsc(tiebreak="distinctive")}
+    seen = (~np.isnan(votes_train[:, pool])).sum(axis=0)
+    out = {BEFORE: gsc(tiebreak="lowest"), DEFAULT: gsc(), "gsc, distinctive": gsc(tiebreak="distinctive"),
+           "gsc, seen-first": gsc(tiebreak="seen-first", seen=seen)}
     for tol in tolerances:
         out[f"gsc, least-served, tolerance {tol:g}"] = gsc(tolerance=tol)
     if variants:
-        for criterion, name in (("least served", DEFAULT), ("distinctive", "gsc, distinctive")):
+        for criterion, name in (("least served", DEFAULT), ("distinctive", "gsc, distinctive"),
+                                ("seen first", "gsc, seen-first")):
             replica = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, criterion=criterion)]
             assert replica == out[name], f"the experiment's GSC rounds differ from pnyx.rules' gsc ({criterion})"
         for name, params in VARIANTS.items():
