@@ -15,14 +15,17 @@ Methods: ``gsc`` as the offline process runs it on vote data — the training vo
 discriminative backend (``cf`` by default: on these votes the ``offline`` hybrid chooses cf alone,
 see benchmarks/README.md; ``--backend offline`` runs the hybrid), then ``pnyx.rules.compute("gsc",
 U, k, ...)`` over the data's statements without the meta ones — with tiebreak "lowest" (before
-issue 8), "distinctive" (the default now) and tolerances; top-k by agree count; Polis-style group
-representatives (agree rate in the group minus outside it, groups in turn by size; and Polis's
-repness with proportional seats, as in benchmarks/process.py).
+issue 8), "least-served" (the default), "distinctive", "seen-first" and tolerances; top-k by agree count;
+Polis-style group representatives (agree rate in the group minus outside it, groups in turn by size; and
+Polis's repness with proportional seats, as in benchmarks/process.py).
 
 Experimental near-tie criteria that pnyx.rules does not offer (``gsc_variant``, rows "variant: …") are
 compared too; ``--no-variants`` leaves them out.
 
-Run:  .venv/bin/python benchmarks/portrayal.py [--seeds 5] [--k 5 10] [--backend cf] [--tolerance 0.25 0.5]
+The target (:func:`verdict`) is judged per conversation and k, paired over seeds.
+
+Run:  .venv/bin/python benchmarks/portrayal.py [--seeds 5] [--first-seed 0] [--k 5 10] [--backend cf]
+      [--tolerance 0.25 0.5] [--no-variants]
 """
 
 from __future__ import annotations
@@ -87,33 +90,26 @@ def _predictive(X: np.ndarray, slate: list[int], near: np.ndarray, queries: int 
     return out
 
 
-def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tolerance: float = 0.0,
-                participants: str = "fewest alternatives") -> list[int]:
+def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: str | None = None,
+                tolerance: float = 0.0, participants: str = "fewest alternatives") -> list[int]:
     """Experiment, not in pnyx.rules: the GSC rounds of :func:`pnyx.rules.gsc.gsc` with another secondary
-    criterion among near-ties (each candidate's matched group as gsc_round forms it), then distinctive support:
+    criterion among near-ties (each candidate's matched group as gsc_round forms it), then distinctive support.
+    ``first``: the criterion of the first round (default ``then``); ``then``: that of the others. Every
+    criterion reads the training participants only (U: their imputed utilities; votes: their observed votes):
 
     * ``distinctive`` — distinctive support alone (what pnyx.rules does; a check of this replica);
     * ``least served`` — the candidate whose matched group gets least from the slate so far (mean over the
       group of its best utility among the slate statements);
     * ``coverage`` — the most participants who approve it (utility ≥ 3) and nothing on the slate;
-    * ``majority agrees`` — candidates most of whose observed voters agree (add-one smoothed agree rate
-      > ½) first;
-    * ``consensus first`` — in the first round the candidate with the largest mean utility over everyone,
-      after it ``least served``;
-    * ``approved first`` — in the first round the candidate most participants approve (utility ≥ 3), after
-      it ``least served``;
-    * ``informative`` — the candidate that explains most variance of every statement's utilities (centred,
-      all participants) together with the slate so far: greedy column subset selection on the training
-      utilities;
-    * ``consensus, then informative`` — ``consensus first``'s first round, then ``informative``;
-    * ``informative votes`` — ``informative`` on the observed training votes (+1, −1, 0 pass or unseen, not
-      centred) instead of the imputed utilities: needs to know which entries were observed;
-    * ``predictive`` — the candidate whose slate best predicts the training participants' other votes by their
-      nearest training neighbours (the portrayal gain measured on the training votes, leave-one-out);
-    * ``predictive + coverage`` — ``predictive``'s gain plus the share of the same participants who agree with a
-      statement of the slate (both shares of the training participants evaluated);
-    * ``seen, then informative votes`` — ``seen first``'s first round, then ``informative votes``;
-    * ``seen first`` — in the first round the candidate with the most observed votes, after it ``least served``.
+    * ``majority agrees`` — candidates most of whose observed voters agree (add-one smoothed agree rate > ½);
+    * ``consensus`` — the largest mean utility over everyone; ``approved`` — the most approvals (utility ≥ 3);
+      ``seen`` — the most observed votes;
+    * ``informative`` — the candidate that, with the slate so far, explains the most variance of every
+      statement's utilities (centred): greedy column subset selection; ``informative votes`` — the same on the
+      observed votes (+1, −1, 0 pass or unseen, not centred);
+    * ``predictive`` — the largest portrayal gain of the slate with it on the training votes themselves
+      (:func:`_predictive`); ``predictive + coverage`` — that gain plus the share of the same participants who
+      agree with a slate statement.
 
     ``participants``: who is matched among those tied at the cut-off utility — ``"fewest alternatives"``
     (gsc_round's rule) or ``"lowest row"``.
@@ -121,10 +117,8 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tol
     n, m = U.shape
     unmatched, available, slate = np.ones(n, dtype=bool), np.arange(m), []
     agree_rate = ((votes == 1).sum(axis=0) + 1) / ((~np.isnan(votes)).sum(axis=0) + 2)
-    X = np.nan_to_num(votes) if criterion in ("informative votes", "seen, then informative votes", "predictive",
-                                              "predictive + coverage") \
-        else U - U.mean(axis=0)
     seen = (~np.isnan(votes)).sum(axis=0)
+    decisive, centred = np.nan_to_num(votes), U - U.mean(axis=0)
     for r in round_sizes(n, k):
         rows = np.flatnonzero(unmatched)
         sub = U[np.ix_(rows, available)]
@@ -133,41 +127,26 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tol
         order = np.zeros(n)
         if participants == "fewest alternatives":
             order[rows] = sub.mean(axis=1)
-        first = not slate
-        how = criterion
-        if criterion in ("consensus first", "approved first", "seen first"):
-            how = criterion if first else "least served"
-        elif criterion == "consensus, then informative":
-            how = "consensus first" if first else "informative"
-        elif criterion == "informative votes":
-            how = "informative"
-        elif criterion == "seen, then informative votes":
-            how = "seen first" if first else "informative"
-        info = dict(zip(near.tolist(), _explained(X, slate, available[near]))) if how == "informative" else {}
-        if how in ("predictive", "predictive + coverage"):
-            info = dict(zip(near.tolist(), _predictive(X, slate, available[near], with_coverage=how != "predictive")))
+        how = first if first and not slate else then
+        info = {}
+        if how in ("informative", "informative votes"):
+            info = dict(zip(near, _explained(centred if how == "informative" else decisive, slate, available[near])))
+        elif how.startswith("predictive"):
+            info = dict(zip(near, _predictive(decisive, slate, available[near], with_coverage=how != "predictive")))
         covered = (U[:, slate] >= 3).any(axis=1) if slate else np.zeros(n, bool)
         best = None
         for c in near:
             col = int(available[c])
             group, _ = _top(sub[:, c], rows, r, order.__getitem__)
-            distinct = round(distinctive_support(U, group, col), 9)
-            if how == "least served":
-                key = (-round(float(U[np.ix_(group, slate)].max(axis=1).mean()), 9) if slate else 0.0, distinct)
-            elif how == "coverage":
-                key = (int(((U[:, col] >= 3) & ~covered).sum()), distinct)
-            elif how == "majority agrees":
-                key = (bool(agree_rate[col] > 0.5), distinct)
-            elif how == "consensus first":
-                key = (round(float(U[:, col].mean()), 9), distinct)
-            elif how == "seen first":
-                key = (int(seen[col]), distinct)
-            elif how == "approved first":
-                key = (int((U[:, col] >= 3).sum()), distinct)
-            elif how in ("informative", "predictive", "predictive + coverage"):
-                key = (round(float(info[int(c)]), 6), distinct)
-            else:
-                key = (distinct,)
+            value = {"least served": lambda: -round(float(U[np.ix_(group, slate)].max(axis=1).mean()), 9)
+                     if slate else 0.0,
+                     "coverage": lambda: int(((U[:, col] >= 3) & ~covered).sum()),
+                     "majority agrees": lambda: bool(agree_rate[col] > 0.5),
+                     "consensus": lambda: round(float(U[:, col].mean()), 9),
+                     "approved": lambda: int((U[:, col] >= 3).sum()),
+                     "seen": lambda: int(seen[col]),
+                     "distinctive": lambda: 0}.get(how, lambda: round(float(info[c]), 6))()
+            key = (value, round(distinctive_support(U, group, col), 9))
             if best is None or key > best[0]:
                 best = (key, col, group)
         _, col, group = best
@@ -177,18 +156,21 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, criterion: str, tol
     return slate
 
 
-VARIANTS = {"variant: coverage, then distinctive": {"criterion": "coverage"},
-            "variant: majority agrees, then distinctive": {"criterion": "majority agrees"},
-            "variant: distinctive, participants by lowest row": {"criterion": "distinctive",
-                                                                 "participants": "lowest row"},
-            "variant: consensus first, then least-served": {"criterion": "consensus first"},
-            "variant: approved first, then least-served": {"criterion": "approved first"},
-            "variant: informative": {"criterion": "informative"},
-            "variant: consensus first, then informative": {"criterion": "consensus, then informative"},
-            "variant: informative on observed votes": {"criterion": "informative votes"},
-            "variant: most seen first, then informative on observed votes": {"criterion": "seen, then informative votes"},
-            "variant: predictive on training votes": {"criterion": "predictive"},
-            "variant: predictive + coverage on training votes": {"criterion": "predictive + coverage"}}
+VARIANTS = {"variant: coverage, then distinctive": {"then": "coverage"},
+            "variant: majority agrees, then distinctive": {"then": "majority agrees"},
+            "variant: distinctive, participants by lowest row": {"then": "distinctive", "participants": "lowest row"},
+            "variant: consensus first, then least-served": {"first": "consensus", "then": "least served"},
+            "variant: approved first, then least-served": {"first": "approved", "then": "least served"},
+            "variant: informative": {"then": "informative"},
+            "variant: consensus first, then informative": {"first": "consensus", "then": "informative"},
+            "variant: informative on observed votes": {"then": "informative votes"},
+            "variant: most seen first, then informative on observed votes": {"first": "seen",
+                                                                              "then": "informative votes"},
+            "variant: predictive on training votes": {"then": "predictive"},
+            "variant: predictive + coverage on training votes": {"then": "predictive + coverage"}}
+REPLICAS = {DEFAULT: {"then": "least served"}, "gsc, distinctive": {"then": "distinctive"},
+            "gsc, seen-first": {"first": "seen", "then": "least served"}}
+"""gsc_variant's replicas of pnyx.rules' tiebreaks: the script checks that they give the same slates."""
 
 
 def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: list[int],
@@ -203,10 +185,9 @@ def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: l
     for tol in tolerances:
         out[f"gsc, least-served, tolerance {tol:g}"] = gsc(tolerance=tol)
     if variants:
-        for criterion, name in (("least served", DEFAULT), ("distinctive", "gsc, distinctive"),
-                                ("seen first", "gsc, seen-first")):
-            replica = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, criterion=criterion)]
-            assert replica == out[name], f"the experiment's GSC rounds differ from pnyx.rules' gsc ({criterion})"
+        for name, params in REPLICAS.items():
+            replica = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **params)]
+            assert replica == out[name], f"the experiment's GSC rounds differ from pnyx.rules' gsc ({name})"
         for name, params in VARIANTS.items():
             out[name] = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **params)]
     out[BASELINES[0]] = top_by_agree_count(votes_train, k, pool=pool)
@@ -305,7 +286,8 @@ def main() -> None:
           f"{args.backend}; seeds {args.first_seed}–{args.first_seed + args.seeds - 1}; mean ± sd over seeds)\n")
     everything = {}
     for folder in folders:
-        results, facts = evaluate(folder, range(args.first_seed, args.first_seed + args.seeds), args.k, args.backend, args.tolerance, not args.no_variants)
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        results, facts = evaluate(folder, seeds, args.k, args.backend, args.tolerance, not args.no_variants)
         everything[folder.name] = results
         print(table(folder.name, results, facts, args.k) + "\n", flush=True)
     names = list(everything)

@@ -253,9 +253,9 @@ def _decide(U: np.ndarray, rows: np.ndarray, r: int, scores: np.ndarray, toleran
         how = {"lowest": "lowest column index",
                "distinctive": "a column not yet on the slate, then the largest distinctive support, then the lowest column",
                "least-served": served_first,
-               "seen-first": ("a column not yet on the slate, then the most observed judgments (first round), then "
-                              "the largest distinctive support, then the lowest column") if first_seen else served_first,
-               }[tiebreak]
+               "seen-first": served_first if not first_seen else
+               "a column not yet on the slate, then the most observed judgments, then the largest distinctive support, "
+               "then the lowest column"}[tiebreak]
         criteria = {name: values for name, values in (("seen", most), ("served", least), ("distinctive", distinct))
                     if values}
         ties.append(Tie(None, near.tolist(), c, how, value=best, criteria=criteria, tolerance=float(tolerance)))
