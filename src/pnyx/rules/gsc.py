@@ -25,8 +25,8 @@ Ties (:class:`~pnyx.rules.base.Tie`, all recorded):
   population the others do not; ``"seen-first"`` in the first round (nothing on the slate yet) the
   candidate with the most observed judgments (``seen``: on vote data, the statement the most participants
   voted on, typically an early one everyone was shown), then distinctive support, and in later rounds as
-  ``"least-served"`` — an option measured in ``benchmarks/portrayal.py`` (held-out coverage as the
-  lowest-column rule with more portrayal at k = 10, not at k = 5; see benchmarks/README.md, Portrayal);
+  ``"least-served"`` — an option measured in ``benchmarks/portrayal.py``: on the shared Polis data more
+  held-out coverage than least-served and less portrayal at k = 5 (benchmarks/README.md, Portrayal);
   ``"lowest"`` the lowest column (the order of entry). A column not yet
   on the slate goes before one that is (``repeated``). Any choice among exact ties keeps the paper's guarantee (BJR, its
   Theorem 1: the argument only uses that the chosen score is the best). A tolerance ε > 0 weakens it
