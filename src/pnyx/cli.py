@@ -114,7 +114,8 @@ def run(
     tie_tolerance: float = typer.Option(0.0, "--tie-tolerance", min=0.0, max=4.0,
                                         help="Scores within this of the best are near-ties (guarantee: ε-BJR)."),
     tiebreak: str = typer.Option("least-served", "--tiebreak",
-                                 help="least-served (default), distinctive, or lowest (order of entry)."),
+                                 help="least-served (default), distinctive, seen-first (round 1: the statement "
+                                      "most people judged, then least-served), or lowest (order of entry)."),
     distinct: bool = typer.Option(False, "--distinct", help="Choose every statement at most once (no extra seats)."),
     exclude_statements: Optional[str] = typer.Option(None, "--exclude-statements",
                                                      help="Statement ids that never compete: a comma-separated list or a file."),

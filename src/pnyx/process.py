@@ -427,6 +427,8 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
         served = pool.profile.utilities[:, slate].max(axis=1) if slate else None
         choice = {"tolerance": common["tolerance"], "tiebreak": common["tiebreak"], "repeated": on_slate,
                   "served": served}
+        if common["tiebreak"] == "seen-first":
+            choice["seen"] = pool.profile.observed[:, cols].sum(axis=0)
         asked = None
         if oracle is None:
             step = gsc_round(pool.profile.utilities[:, cols], unmatched, r, **choice)

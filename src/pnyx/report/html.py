@@ -34,7 +34,11 @@ def _tie_sentence(tie: dict[str, Any], chosen: str) -> str:
     served, distinct = tie["criteria"].get("served"), tie["criteria"].get("distinctive")
     if not distinct:
         return f"{text}; chosen by {tie['broken_by']}."
-    if served and max(served.values()) > 0:  # (before the first round the slate serves nobody)
+    seen = tie["criteria"].get("seen")
+    if seen:  # seen-first, first round
+        text += f"; it has the most observed judgments ({seen[chosen]:.0f})"
+        rivals = [s for s, v in seen.items() if v == seen[chosen] and s != chosen]
+    elif served and max(served.values()) > 0:  # (before the first round the slate serves nobody)
         low = min(served.values())
         text += (f"; the slate before it served its group least well (mean best utility {served[chosen]:.2f})"
                  if served[chosen] <= low + 1e-9 else f"; {tie['broken_by']}")
