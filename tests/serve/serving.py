@@ -19,10 +19,11 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 class LiveServer:
-    """``pnyx serve`` in a subprocess on 127.0.0.1 and a free port; ``kill()`` sends SIGKILL, ``start()`` restarts."""
+    """``pnyx serve`` in a subprocess on 127.0.0.1 and a free port; ``kill()`` sends SIGKILL, ``start()`` restarts.
+    ``args``: more options of ``pnyx serve`` (``--workers 2``)."""
 
-    def __init__(self, db: str, folder: Path):
-        self.db, self.folder, self.port = db, folder, free_port()
+    def __init__(self, db: str, folder: Path, args: list[str] = ()):
+        self.db, self.folder, self.port, self.args = db, folder, free_port(), list(args)
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.admin_link: str | None = None
@@ -34,7 +35,7 @@ class LiveServer:
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                "PNYX_LLM_BASE_URL": "", "OPENAI_BASE_URL": ""}
         self.proc = subprocess.Popen([sys.executable, "-m", "pnyx.cli", "serve", "--db", self.db, "--port",
-                                      str(self.port)], stdout=out, stderr=subprocess.STDOUT, cwd=self.folder, env=env)
+                                      str(self.port), *self.args], stdout=out, stderr=subprocess.STDOUT, cwd=self.folder, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -28,7 +28,7 @@ from pnyx.data import Participant as PParticipant
 from pnyx.data import Profile
 from pnyx.data import Statement as PStatement
 from pnyx.scale import get_scale
-from pnyx.serve.chooser import DEFAULT_CHOOSER, Chooser, ConsultationState
+from pnyx.serve.chooser import Chooser, ConsultationState, least_rated
 from pnyx.serve.models import (Consultation, Flag, Judgment, Participant, Run, Setting, Statement, now)
 from pnyx.serve.models import Session as WebSession
 
@@ -447,23 +447,41 @@ def judgment_counts(s: Session, c: Consultation) -> dict[str, int]:
     return counts
 
 
+def _profile_loader(s: Session, cid: int):
+    """``load_profile`` of a :class:`ConsultationState`: the profile read in a session of its own (so that a
+    chooser may call it after the request's session is closed, from another thread)."""
+    bind = s.get_bind()
+
+    def load() -> Profile:
+        with Session(bind) as own:
+            return build_profile(own, own.get(Consultation, cid))
+
+    return load
+
+
 def consultation_state(s: Session, c: Consultation, p: Participant) -> ConsultationState:
     """The snapshot a chooser sees, with ``done`` filled for ``p``."""
-    sts = s.execute(select(Statement.id, Statement.sid, Statement.author_id).where(visible(c))
-                    .order_by(Statement.id)).all()
+    sts = s.execute(select(Statement.sid, Statement.author_id).where(visible(c)).order_by(Statement.id)).all()
     counts = judgment_counts(s, c)
-    judged = set(s.scalars(select(Statement.sid).join(Judgment, Judgment.statement_id == Statement.id)
-                           .where(Judgment.participant_id == p.id, Judgment.phase == "rating")))
-    flagged = set(s.scalars(select(Statement.sid).join(Flag, Flag.statement_id == Statement.id)
-                            .where(Flag.participant_id == p.id)))
-    own = {sid for _, sid, author in sts if author == p.id}
-    return ConsultationState(consultation=c.id, seed=c.seed, statements=[sid for _, sid, _ in sts],
-                             counts=counts, done={str(p.number): judged | flagged | own},
-                             load_profile=lambda: build_profile(s, c))
+    done = set(s.scalars(select(Statement.sid).join(Judgment, Judgment.statement_id == Statement.id)
+                         .where(Judgment.participant_id == p.id, Judgment.phase == "rating")
+                         .union(select(Statement.sid).join(Flag, Flag.statement_id == Statement.id)
+                                .where(Flag.participant_id == p.id))))
+    done |= {sid for sid, author in sts if author == p.id}
+    return ConsultationState(consultation=c.id, seed=c.seed, statements=[sid for sid, _ in sts], counts=counts,
+                             done={str(p.number): done}, k=c.k, load_profile=_profile_loader(s, c.id),
+                             source=str(s.get_bind().url))
 
 
-def next_batch(s: Session, p: Participant, chooser: Chooser = DEFAULT_CHOOSER) -> list[Statement]:
-    """The next statements for ``p`` to rate (in the validation phase: the slate statements not yet rated)."""
+def judged_count(s: Session, p: Participant) -> int:
+    """The participant's rating-phase judgments (their own statement counts as one)."""
+    return s.scalar(select(func.count()).where(Judgment.participant_id == p.id, Judgment.phase == "rating")) or 0
+
+
+def next_batch(s: Session, p: Participant, chooser: Chooser = least_rated, *,
+               per_participant: int | None = None) -> list[Statement]:
+    """The next statements for ``p`` to rate (in the validation phase: the slate statements not yet rated),
+    as ``chooser`` ranks them; none once ``p`` has made ``per_participant`` judgments (None: no limit)."""
     c = s.get(Consultation, p.consultation_id)
     if c.phase == "validation":
         done = set(s.scalars(select(Judgment.statement_id).where(Judgment.participant_id == p.id,
@@ -472,7 +490,12 @@ def next_batch(s: Session, p: Participant, chooser: Chooser = DEFAULT_CHOOSER) -
         return [by[x] for x in slate_sids(s, c) if x in by and by[x].id not in done]
     if not rating_open(c):
         return []
-    sids = chooser(str(p.number), consultation_state(s, c, p))
+    state = consultation_state(s, c, p)
+    if per_participant is not None:
+        state.batch = min(state.batch, per_participant - judged_count(s, p))
+        if state.batch <= 0:
+            return []
+    sids = chooser(str(p.number), state)[: state.batch]
     by = _statements_by_sid(s, c, sids)
     return [by[x] for x in sids if x in by]
 
