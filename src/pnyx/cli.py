@@ -679,7 +679,8 @@ def serve(
     runner.start()
     os.environ[WORKER_OPTIONS] = json.dumps({"db": db, "chooser": chooser, "per_participant": per_participant})
     try:
-        uvicorn.run("pnyx.serve.app:worker_app", factory=True, workers=workers, **options)
+        uvicorn.run("pnyx.serve.app:worker_app", factory=True, workers=workers,  # a worker starting on a busy
+                    timeout_worker_healthcheck=30, **options)  # machine may take more than uvicorn's 5 s
     finally:
         runner.stop()
         database.dispose()

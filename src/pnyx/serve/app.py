@@ -248,8 +248,8 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
 
         return await call(work)
 
-    def batch_context(s, request: Request, p: Participant, **extra: Any) -> dict[str, Any]:
-        c = s.get(Consultation, p.consultation_id)
+    def batch_context(s, request: Request, p: Any, **extra: Any) -> dict[str, Any]:
+        c = service.consultation_row(s, p.consultation_id)
         return {"c": c, "p": p, "csrf": service.csrf_token(key, request.cookies[PARTICIPANT_COOKIE]),
                 "batch": service.next_batch(s, p, chooser, per_participant=per_participant), "rating_open": service.rating_open(c), **extra}
 

@@ -21,9 +21,9 @@ unless it is given another.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -74,8 +74,16 @@ def make_chooser(name: str) -> Chooser:
     return entry() if CHOOSERS.meta(name).get("factory") else entry
 
 
-def _shuffle_key(seed: int, participant: str, statement: str) -> bytes:
-    return hashlib.blake2b(f"{seed}|{participant}|{statement}".encode(), digest_size=8).digest()
+def _shuffled(participant: str, state: ConsultationState, todo: list[str]) -> np.ndarray:
+    """A random key per statement of ``todo``, seeded by the consultation's seed, the participant and the
+    statement id (so each participant sees a different, reproducible order)."""
+    ids = np.array([int(s) if s.isdigit() else zlib.crc32(s.encode()) for s in todo], dtype=np.uint64)
+    salt = np.uint64(zlib.crc32(f"{state.seed}|{participant}".encode()))
+    with np.errstate(over="ignore"):  # a splitmix64 step of (salt, id): wraps around by design
+        z = (ids * np.uint64(0x9E3779B97F4A7C15) + salt * np.uint64(0xBF58476D1CE4E5B9)) & np.uint64(2**64 - 1)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 def _todo(participant: str, state: ConsultationState) -> list[str]:
@@ -88,16 +96,16 @@ def least_rated(participant: str, state: ConsultationState) -> list[str]:
     """The least-judged statements the participant has not judged yet; ties in a shuffle seeded by the
     consultation's seed and the participant (so each participant sees a different, reproducible order)."""
     todo = _todo(participant, state)
-    todo.sort(key=lambda s: (state.counts.get(s, 0), _shuffle_key(state.seed, participant, s)))
-    return todo[: state.batch]
+    counts = np.array([state.counts.get(s, 0) for s in todo])
+    order = np.lexsort((_shuffled(participant, state, todo), counts))
+    return [todo[a] for a in order[: state.batch]]
 
 
 @CHOOSERS.register("random")
 def random_order(participant: str, state: ConsultationState) -> list[str]:
     """Statements the participant has not judged yet, in a shuffle seeded by the consultation and the participant."""
     todo = _todo(participant, state)
-    todo.sort(key=lambda s: _shuffle_key(state.seed, participant, s))
-    return todo[: state.batch]
+    return [todo[a] for a in np.argsort(_shuffled(participant, state, todo), kind="stable")[: state.batch]]
 
 
 @dataclass
@@ -209,22 +217,24 @@ class PlannerChooser:
         from pnyx.planner import choose_for_participant
 
         plan = self.plan(state)
-        rest = least_rated(participant, dataclasses.replace(state, batch=len(state.statements)))
         row = None if plan is None or plan.weights is None else plan.rows.get(participant)
-        if row is None:
-            return rest[: state.batch]
-        todo = [s for s in rest if s in plan.cols]
-        cols = np.array([plan.cols[s] for s in todo], dtype=int)
-        m = plan.weights.shape[1]
-        known = np.ones((1, m), bool)
-        known[0, cols] = False
-        counts = np.zeros(m)
-        counts[cols] = [state.counts.get(s, 0) for s in todo]
-        weights = plan.weights[row:row + 1]
-        ranked = choose_for_participant(0, weights, known, m + 1, counts)
-        sid_of = {c: s for s, c in zip(todo, cols)}
-        chosen = [sid_of[j] for j in ranked if weights[0, j] > 0][: state.batch]
-        return (chosen + [s for s in rest if s not in set(chosen)])[: state.batch]
+        chosen: list[str] = []
+        if row is not None:
+            todo = [s for s in _todo(participant, state) if s in plan.cols]
+            cols = np.array([plan.cols[s] for s in todo], dtype=int)
+            m = plan.weights.shape[1]
+            known = np.ones((1, m), bool)
+            known[0, cols] = False
+            counts = np.zeros(m)
+            counts[cols] = [state.counts.get(s, 0) for s in todo]
+            weights = plan.weights[row:row + 1]
+            ranked = choose_for_participant(0, weights, known, m + 1, counts)
+            sid_of = dict(zip(cols.tolist(), todo))
+            chosen = [sid_of[j] for j in ranked if weights[0, j] > 0][: state.batch]
+        if len(chosen) == state.batch:
+            return chosen
+        rest = least_rated(participant, dataclasses.replace(state, batch=2 * state.batch))
+        return (chosen + [s for s in rest if s not in chosen])[: state.batch]
 
 
 DEFAULT_CHOOSER = "planner"
