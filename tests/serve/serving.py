@@ -35,7 +35,8 @@ class LiveServer:
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                "PNYX_LLM_BASE_URL": "", "OPENAI_BASE_URL": ""}
         self.proc = subprocess.Popen([sys.executable, "-m", "pnyx.cli", "serve", "--db", self.db, "--port",
-                                      str(self.port), *self.args], stdout=out, stderr=subprocess.STDOUT, cwd=self.folder, env=env)
+                                      str(self.port), *self.args],
+                                     stdout=out, stderr=subprocess.STDOUT, cwd=self.folder, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

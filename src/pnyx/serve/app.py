@@ -225,12 +225,14 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
         return render("home.html")
 
     # -- participant -------------------------------------------------------------------------------
+    def batch_of(s, p: Any) -> list:
+        return service.next_batch(s, p, chooser, per_participant=per_participant)
+
     def participant_context(s, request: Request, p: Participant, **extra: Any) -> dict[str, Any]:
         c = s.get(Consultation, p.consultation_id)
         return {"c": c, "p": p, "csrf": service.csrf_token(key, request.cookies[PARTICIPANT_COOKIE]),
-                "mine": service.own_data(s, p), "batch": service.next_batch(s, p, chooser, per_participant=per_participant),
-                "writing_open": service.writing_open(c), "rating_open": service.rating_open(c),
-                "result": service.my_result(s, c, p), **extra}
+                "mine": service.own_data(s, p), "batch": batch_of(s, p), "writing_open": service.writing_open(c),
+                "rating_open": service.rating_open(c), "result": service.my_result(s, c, p), **extra}
 
     async def me(request: Request) -> Response:
         def work():
@@ -251,7 +253,7 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
     def batch_context(s, request: Request, p: Any, **extra: Any) -> dict[str, Any]:
         c = service.consultation_row(s, p.consultation_id)
         return {"c": c, "p": p, "csrf": service.csrf_token(key, request.cookies[PARTICIPANT_COOKIE]),
-                "batch": service.next_batch(s, p, chooser, per_participant=per_participant), "rating_open": service.rating_open(c), **extra}
+                "batch": batch_of(s, p), "rating_open": service.rating_open(c), **extra}
 
     def participant_row_of(s, request: Request):
         """``(id, number, consultation_id)`` of the session's participant (no ORM object: the rating paths)."""

@@ -186,8 +186,8 @@ class JobRunner:
         if not profile.observed.any():
             raise service.InputError("no judgments yet")
         run = run_process(profile, k, backend=params.get("backend", "offline"), budget=budget, seed=seed,
-                          cache=Cache(self.cache_path(cid)), executor=self.executor, measure_accuracy=params.get("accuracy", True),
-                          progress=progress)
+                          cache=Cache(self.cache_path(cid)), executor=self.executor,
+                          measure_accuracy=params.get("accuracy", True), progress=progress)
         progress("report", 0, 1)
         with tempfile.TemporaryDirectory() as tmp:
             write_outputs(run, tmp, title=question)
