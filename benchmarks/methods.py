@@ -8,7 +8,8 @@ loaded with pnyx.io.load and its unknown utilities are filled by the ``cf`` back
 ``gsc``'s for k = 5 on that matrix; groups are Polis' group-id. Every method is timed on the same
 inputs, with the ``gsc`` rule (the process's own choice step) as the baseline measured in the same
 run. Seconds are the median of ``--repeat`` calls (wall clock). Shapley over participants is sampled
-(its call count is printed); the LLM sentence attribution is not timed (it is model calls).
+(its call count is printed); the LLM sentence attribution and the LLM's ratings under paraphrased prompts
+are not timed (they are model calls; their aggregation is, on three noisy stand-ins for the wordings).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def main() -> None:
 
     from pnyx.assignment import balanced
     from pnyx.io import load
-    from pnyx.methods.bias import bias_audit
+    from pnyx.methods.bias import bias_audit, paraphrase_bias
     from pnyx.methods.consensus import consensus_costs, mutual_consensus
     from pnyx.methods.diversity import slate_inclusion
     from pnyx.methods.fair_lottery import bw_mes
@@ -53,6 +54,7 @@ def main() -> None:
     a = balanced(U, slate).assignment
     rng = np.random.default_rng(0)
     noisy = np.clip(U + rng.normal(0, 0.5, U.shape), 0, 4)
+    worded = [np.clip(noisy + rng.normal(0, 0.2, U.shape), 0, 4) for _ in range(3)]
     table = np.array([[np.nanmean(U[groups.labels == g][:, j]) for g in range(groups.count)] for j in range(40)])
 
     cases = [
@@ -69,6 +71,7 @@ def main() -> None:
         ("Shapley over the 2 groups (exact)", lambda: explain_statement(U, slate[0], groups=labels)),
         ("Shapley over 536 participants (200 permutations)", lambda: explain_statement(U, slate[0], permutations=200)),
         ("predictor bias audit (500 bootstraps)", lambda: bias_audit(J, noisy, labels, slate=slate)),
+        ("predictor bias under 3 wordings (aggregation only)", lambda: paraphrase_bias(J, worded, labels)),
         ("rank 40 statements over the groups (6 rules, exact Kemeny)", lambda: rank_systems(table, [str(j) for j in range(40)])),
     ]
     rows = []

@@ -235,16 +235,19 @@ def vote_profile(votes: dict[str, list[int]], meta: tuple[str, ...] = ()) -> Pro
     return Profile.from_judgments(participants, statements, judgments, "vote", info={"meta_comments": list(meta)})
 
 
+class Observed(DiscriminativeBackend):
+    """Predicts 2 (pass) wherever nothing was observed."""
+
+    name = "observed-or-pass"
+
+    def predict(self, profile, participants=None, statements=None):
+        rows = np.arange(profile.n) if participants is None else np.asarray(participants)
+        cols = np.arange(profile.m) if statements is None else np.asarray(statements)
+        return Prediction(np.full((len(rows), len(cols)), 2.0), rows, cols, backend=self.name)
+
+
 def test_meta_excluded_and_barely_judged_statements_do_not_compete():
     from pnyx.process import PoolPolicy
-
-    class Observed(DiscriminativeBackend):
-        name = "observed-or-pass"
-
-        def predict(self, profile, participants=None, statements=None):
-            rows = np.arange(profile.n) if participants is None else np.asarray(participants)
-            cols = np.arange(profile.m) if statements is None else np.asarray(statements)
-            return Prediction(np.full((len(rows), len(cols)), 2.0), rows, cols, backend=self.name)
 
     # "meta" is agreed by all, "one" by a single voter (predicted agree for the rest would not help it),
     # "a" and "b" by two camps
@@ -266,6 +269,8 @@ def test_meta_excluded_and_barely_judged_statements_do_not_compete():
     excluded = run(policy=PoolPolicy(exclude=frozenset({"a"})))
     assert "a" not in [excluded.profile.statements[j].id for j in excluded.slate]
     assert excluded.pool_report.excluded["excluded by id"] == ["a"]
+    with pytest.raises(ProcessError, match=r"left out: 1 meta statement; 3 fewer than 9 .*--min-support"):
+        run(policy=PoolPolicy(min_support=9))
 
 
 def test_tie_records_name_profile_columns():
@@ -316,3 +321,17 @@ def test_demographic_questions_of_an_unmarked_export_do_not_compete():
     assert not ok[[profile.statement_index(s) for s in inferred]].any()
     ok, report = eligible_columns(profile, 5, PoolPolicy(include_meta=True))
     assert not any("meta" in why for why in report.excluded)
+
+
+def test_seen_first_opens_with_the_statement_most_participants_voted_on():
+    # "narrow" (agreed by rows 0–3, shown to no one else: predicted pass) and "wide" (agreed by everyone) tie at 4
+    # in round 1; least-served (the default) takes the more distinctive "narrow", seen-first the statement all
+    # 8 voted on, and records the counts by profile column
+    profile = vote_profile({"narrow": [1] * 4 + [None] * 4, "wide": [1] * 8})
+    run = lambda **kw: generative_social_choice(profile, 2, discriminative=Observed(),  # noqa: E731
+                                                generators=[ListGenerator([[]])], **kw)
+    assert run().profile.statements[run().slate[0]].id == "narrow"
+    result = run(tiebreak="seen-first")
+    assert result.profile.statements[result.slate[0]].id == "wide"
+    (tie,) = [t for t in result.rounds[0].ties if t.kind == "candidates"]
+    assert tie.criteria["seen"] == {0: 4.0, 1: 8.0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -114,7 +115,8 @@ def run(
     tie_tolerance: float = typer.Option(0.0, "--tie-tolerance", min=0.0, max=4.0,
                                         help="Scores within this of the best are near-ties (guarantee: ε-BJR)."),
     tiebreak: str = typer.Option("least-served", "--tiebreak",
-                                 help="least-served (default), distinctive, or lowest (order of entry)."),
+                                 help="least-served (default), distinctive, seen-first (round 1: the statement "
+                                      "most people judged, then least-served), or lowest (order of entry)."),
     distinct: bool = typer.Option(False, "--distinct", help="Choose every statement at most once (no extra seats)."),
     exclude_statements: Optional[str] = typer.Option(None, "--exclude-statements",
                                                      help="Statement ids that never compete: a comma-separated list or a file."),
@@ -132,6 +134,9 @@ def run(
                                                help="Adaptive queries: at most this many backend queries in all."),
     executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
+    bias_paraphrases: int = typer.Option(0, "--bias-paraphrases", min=0,
+                                         help="--backend llm: audit its bias under N wordings of the rating prompt "
+                                         "(2..5; N × 48 model calls at most; default 0: off)."),
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
     try:  # every option checked before the heavy imports and the data; --out held and --cache opened before any work
@@ -180,7 +185,7 @@ def run(
                                   tiebreak=tiebreak, policy=policy, exclude_participants=excluded_ids,
                                   silent_authors=silent_authors, seed=seed, cache=opened_cache, executor=where,
                                   measure_accuracy=accuracy, progress=progress,
-                                  queries=queries, query_budget=query_budget)
+                                  queries=queries, query_budget=query_budget, bias_paraphrases=bias_paraphrases)
             progress("report", 0, 1)
             paths = write_outputs(result, out)
             progress("report", 1, 1)
@@ -636,24 +641,53 @@ def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
     new_admin_link: bool = typer.Option(False, "--new-admin-link", help="Replace the organiser secret and print the new link."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64,
+                                help="Worker processes serving requests (jobs run in the parent process)."),
+    chooser: str = typer.Option("planner", "--chooser",
+                                help="What participants rate next: planner (the query planner), least-rated or random."),
+    per_participant: Optional[int] = typer.Option(None, "--per-participant", min=1,
+                                                  help="At most this many judgments asked of each participant."),
+    executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
 ) -> None:
     """Run live consultations in the browser; prints the organiser's link on first start."""
     import uvicorn
 
-    from pnyx.serve.app import create_app
-    from pnyx.serve.service import has_admin_secret, set_admin_secret
+    from pnyx.serve.app import WORKER_OPTIONS, create_app
+    from pnyx.serve.chooser import CHOOSERS
+    from pnyx.serve.jobs import JobRunner
+    from pnyx.serve.service import has_admin_secret, server_key, set_admin_secret
 
+    try:
+        CHOOSERS.check(chooser)
+        where = _executor(executor, ray_address)
+    except (InputError, ExecutorError) as exc:
+        fail(exc)
     database = _serve_db(db)
     with database.write() as s:
+        server_key(s)  # made here, before any worker process needs it
         secret = set_admin_secret(s) if new_admin_link or not has_admin_secret(s) else None
-    database.dispose()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     if secret:
         print(f"organiser link (shown once; keep it secret): http://{shown}:{port}/a/{secret}", flush=True)
     else:
         print("organiser link: printed at first start (`pnyx serve --new-admin-link` makes a new one)", flush=True)
-    print(f"serving on http://{shown}:{port}/ (database {database.url.split('@')[-1]})", flush=True)
-    uvicorn.run(create_app(db), host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+    print(f"serving on http://{shown}:{port}/ (database {database.url.split('@')[-1]}"
+          f"{f', {workers} worker processes' if workers > 1 else ''})", flush=True)
+    options = {"host": host, "port": port, "log_level": "warning", "timeout_graceful_shutdown": 2}
+    if workers == 1:
+        database.dispose()
+        uvicorn.run(create_app(db, chooser=chooser, per_participant=per_participant, executor=where), **options)
+        return
+    runner = JobRunner(database, executor=where)  # the one job runner, in this (the parent) process
+    runner.start()
+    os.environ[WORKER_OPTIONS] = json.dumps({"db": db, "chooser": chooser, "per_participant": per_participant})
+    try:
+        uvicorn.run("pnyx.serve.app:worker_app", factory=True, workers=workers,  # a worker starting on a busy
+                    timeout_worker_healthcheck=30, **options)  # machine may take more than uvicorn's 5 s
+    finally:
+        runner.stop()
+        database.dispose()
 
 
 @app.command("export")

@@ -13,6 +13,7 @@ import numpy as np
 from pnyx.audit import Audit, audit
 from pnyx.data import InputError, Profile
 from pnyx.methods import audit_extras
+from pnyx.methods.extras import check_paraphrases
 from pnyx.process import PoolPolicy, Progress, ProcessResult, generative_social_choice
 from pnyx.queries.base import require_judgments
 
@@ -139,6 +140,7 @@ def run(
     progress: Progress | None = None,
     queries: str | None = None,
     query_budget: int | None = None,
+    bias_paraphrases: int = 0,
 ) -> Run:
     """Build the named backends (every one gets ``seed``, ``cache``, a :class:`pnyx.queries.cache.Cache`, and
     ``executor``, where model calls run: :func:`pnyx.queries.executor.get_executor`),
@@ -152,6 +154,10 @@ def run(
     planner, :mod:`pnyx.planner`, at most ``query_budget`` backend queries); default: adaptive for a
     backend that charges per call (``llm``) with the ``gsc`` rule, exhaustive otherwise. With adaptive
     queries the accuracy measured is the cheap screen's (``cf``), which fills every pair not asked.
+
+    ``bias_paraphrases`` N ≥ 2 (an LLM backend only): the audit's ``bias_paraphrases``, the predictor bias
+    audit of the backend itself under N wordings of its rating prompt
+    (:func:`pnyx.methods.extras.paraphrase_bias_audit`; N × 48 calls at most, counted in ``model_usage``).
     """
     from pnyx.assignment import balanced
     from pnyx.queries import get_discriminative, get_generative
@@ -166,6 +172,8 @@ def run(
         generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
     settings = {"cache": cache, "seed": seed, "executor": executor}
     disc = get_discriminative(backend, settings)
+    if bias_paraphrases:
+        check_paraphrases(bias_paraphrases, disc)  # before any work, not after the process
     if disc.needs_judgments:
         require_judgments(profile, disc.name)
     oracle = adaptive_queries(disc, settings, queries, query_budget, backend, rule, budget)
@@ -201,7 +209,11 @@ def run(
     progress("extras", 0, 1)
     checked.extras = audit_extras(result.profile, result.utilities, result.slate, run_.matching, seed=seed,
                                   predicted=None if report is None else held_out_predictions(profile, report),
-                                  bias=report is not None)
+                                  bias=report is not None, llm=disc if bias_paraphrases else None,
+                                  paraphrases=bias_paraphrases)
+    for key, value in checked.extras.get("bias_paraphrases", {}).get("usage", {}).items():
+        if key in checked.model_usage:
+            checked.model_usage[key] += value
     drawn = checked.extras.get("sample")
     if drawn:
         checked.caveats.append(f"The extra audit measures (maximal lottery, divisiveness, inclusion, egalitarian "

@@ -275,13 +275,14 @@ class AdaptiveRound:
 def adaptive_round(values: np.ndarray, sd: np.ndarray, known: np.ndarray, unmatched: np.ndarray, r: int,
                    ask: Ask, *, budget: int | None = None, batch: int | None = None, z: float = Z,
                    challengers: int = 3, tolerance: float = 0.0, tiebreak: str = "least-served",
-                   repeated: np.ndarray | None = None, served: np.ndarray | None = None) -> AdaptiveRound:
+                   repeated: np.ndarray | None = None, served: np.ndarray | None = None,
+                   seen: np.ndarray | None = None) -> AdaptiveRound:
     """Ask until the round is settled (or ``budget`` queries are spent), then run the GSC round.
 
     ``values``, ``sd`` and ``known`` are updated in place with the answers (an answer NaN keeps the
     prediction, marked known so it is not asked again). ``batch`` defaults to max(64, r/2).
     See :func:`plan_queries` for the other parameters and :func:`pnyx.rules.gsc.gsc_round` for
-    ``tolerance``, ``tiebreak``, ``repeated`` and ``served``.
+    ``tolerance``, ``tiebreak``, ``repeated``, ``served`` and ``seen``.
     """
     batch = batch or max(64, r // 2)
     asked: list[np.ndarray] = []
@@ -308,7 +309,8 @@ def adaptive_round(values: np.ndarray, sd: np.ndarray, known: np.ndarray, unmatc
         sub = np.ix_(rows, touched)
         for b, new in zip(bounds, score_bounds(values[sub], sd[sub], known[sub], r, z=z)):
             b[touched] = new
-    step = gsc_round(values, unmatched, r, tolerance=tolerance, tiebreak=tiebreak, repeated=repeated, served=served)
+    step = gsc_round(values, unmatched, r, tolerance=tolerance, tiebreak=tiebreak, repeated=repeated, served=served,
+                     seen=seen)
     done = np.concatenate(asked) if asked else np.empty((0, 2), int)
     return AdaptiveRound(step, done, plans, plan.reason == "bounds" and plan.settled, plan.group_settled,
                          plan.reason, plan.lower, plan.upper)

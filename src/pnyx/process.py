@@ -419,12 +419,16 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
         kept = list(dict.fromkeys((kept if keep_candidates else data + slate) + new))
         cols = [j for j in kept if eligible[j] and (seats or j not in slate)]
         if not cols:
+            left = "; ".join(f"{len(v)} {why}" for why, v in common["pool_report"].excluded.items()) or "none"
             raise ProcessError(f"round {t + 1}: no statement can compete (the generators proposed none that is "
-                               "eligible and not on the slate); see the excluded statements in the audit")
+                               f"eligible and not on the slate; left out: {left}); lower --min-support or add "
+                               "generators")
         on_slate = np.isin(cols, slate)
         served = pool.profile.utilities[:, slate].max(axis=1) if slate else None
         choice = {"tolerance": common["tolerance"], "tiebreak": common["tiebreak"], "repeated": on_slate,
                   "served": served}
+        if common["tiebreak"] == "seen-first":
+            choice["seen"] = pool.profile.observed[:, cols].sum(axis=0)
         asked = None
         if oracle is None:
             U = pool.profile.utilities

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pnyx.data import InputError
-from pnyx.methods.bias import bias_audit
+from pnyx.methods.bias import bias_audit, paraphrase_bias
 
 
 def _data(seed, bias):
@@ -40,3 +40,48 @@ def test_needs_two_groups():
     truth, pred, _ = _data(0, 0)
     with pytest.raises(InputError):
         bias_audit(truth, pred, ["a"] * truth.shape[0])
+
+
+# -- the same audit under paraphrased prompts (the aggregation; the LLM plumbing is in tests/queries) --
+def test_paraphrase_spread_and_verdict_change():
+    truth, pred, groups = _data(0, 0.0)
+    shifted = pred.copy()
+    shifted[np.array(groups) == "b"] += 0.5  # the second wording rates group b half a point higher
+    r = paraphrase_bias(truth, [pred, shifted], groups, paraphrases=[0, 3], seed=0)
+    assert r.paraphrases == [0, 3] and len(r.audits) == 2
+    rows = {g["group"]: g for g in r.groups}
+    assert rows["b"]["signed_error"][1] - rows["b"]["signed_error"][0] == pytest.approx(0.5)
+    assert rows["b"]["spread"]["signed_error"] == pytest.approx(0.5)
+    assert rows["a"]["spread"]["signed_error"] == 0 and rows["a"]["spread"]["spearman"] == 0
+    assert rows["b"]["flagged"] == [False, True]
+    assert [v["flagged"] for v in r.verdicts] == [[], ["b"]]
+    assert r.stable["flagged"] is False and r.to_dict()["ever_flagged"] == ["b"]
+    # two wordings half a point apart: each entry's standard deviation across them is 0.25
+    assert r.rating_sd["b"] == pytest.approx(0.25) and r.rating_sd["a"] == 0 and r.rating_sd["c"] == 0
+    known = ~np.isnan(truth)
+    in_b = known & (np.array(groups) == "b")[:, None]
+    assert r.rating_sd["all"] == pytest.approx(0.25 * in_b.sum() / known.sum())
+
+
+def test_same_predictions_under_every_wording_are_stable():
+    truth, pred, groups = _data(1, 0.5)
+    r = paraphrase_bias(truth, [pred, pred.copy(), pred.copy()], groups, seed=1)
+    assert all(r.stable.values()) and r.rating_sd["all"] == pytest.approx(0, abs=1e-12)
+    assert all(v == 0 for g in r.groups for v in g["spread"].values())
+    assert [v["flagged"] for v in r.verdicts] == [["b"]] * 3
+
+
+def test_a_group_without_ratings_under_one_wording_is_nan_there():
+    truth, pred, groups = _data(2, 0.0)
+    missing = pred.copy()
+    missing[np.array(groups) == "c"] = np.nan  # e.g. the model never answered with a rating for them
+    r = paraphrase_bias(truth, [pred, missing], groups, seed=2)
+    c = next(g for g in r.groups if g["group"] == "c")
+    assert np.isfinite(c["mae"][0]) and np.isnan(c["mae"][1]) and c["flagged"] == [False, False]
+    assert c["spread"]["mae"] == 0  # one wording measured it: no spread to speak of
+
+
+def test_paraphrase_audit_needs_two_wordings():
+    truth, pred, groups = _data(0, 0)
+    with pytest.raises(InputError, match="two wordings"):
+        paraphrase_bias(truth, [pred], groups)

@@ -122,3 +122,12 @@ def test_a_run_without_information_gets_no_green_verdict_and_no_map(tmp_path):
     page = write_outputs(run_, tmp_path)["report.html"].read_text(encoding="utf-8")
     assert 'class="ok"' not in page and "nan%" not in page and "No map" in page
     assert "not assessed" in page and "No judgment was observed" in page
+
+
+def test_a_seen_first_tie_is_explained_by_the_observed_judgments():
+    from pnyx.report.html import _tie_sentence
+
+    tie = {"tied": ["a", "b", "c"], "tolerance": 0.0, "broken_by": "…",
+           "criteria": {"seen": {"a": 10.0, "b": 50.0, "c": 50.0}, "distinctive": {"a": 3.0, "b": 0.5, "c": 0.2}}}
+    text = _tie_sentence(tie, "b")
+    assert "the most observed judgments (50)" in text and "(next: c, 0.20)" in text

@@ -26,10 +26,16 @@ def cardinal_profiles(draw, max_n: int = 15, max_m: int = 7):
     return U, k
 
 
+def seen_of(U: np.ndarray) -> np.ndarray:
+    """A stand-in for each column's number of observed judgments (the tests' "seen")."""
+    return (U >= 2).sum(axis=0) % 3
+
+
 def gsc_by_definition(U: np.ndarray, k: int, tiebreak: str = "lowest") -> tuple[list[int], list[int]]:
     """Fish et al. (arXiv 2309.01291), one statement per round, in plain Python; exact ties between
-    statements by the lowest column or the largest distinctive support, between participants by the
-    fewest alternatives (mean utility over the pool), then the lowest row."""
+    statements by the lowest column, the largest distinctive support, the least-served group or (seen-first)
+    in the first round the most observed judgments (:func:`seen_of`); between participants by the fewest
+    alternatives (mean utility over the pool), then the lowest row."""
     n, m = U.shape
     unmatched, pool, slate = list(range(n)), list(range(m)), []
     assignment = [-1] * n
@@ -53,6 +59,8 @@ def gsc_by_definition(U: np.ndarray, k: int, tiebreak: str = "lowest") -> tuple[
             c = tied[0]
         elif tiebreak == "distinctive":
             c = max(tied, key=lambda c: (round(distinctive(c), 9), -c))
+        elif tiebreak == "seen-first" and not slate:
+            c = max(tied, key=lambda c: (seen_of(U)[c], round(distinctive(c), 9), -c))
         else:
             c = max(tied, key=lambda c: (-round(served(c), 9), round(distinctive(c), 9), -c))
         group = group_of[c]
@@ -64,27 +72,29 @@ def gsc_by_definition(U: np.ndarray, k: int, tiebreak: str = "lowest") -> tuple[
     return slate, assignment
 
 
-@pytest.mark.parametrize("tiebreak", ["lowest", "distinctive", "least-served"])
+@pytest.mark.parametrize("tiebreak", ["lowest", "distinctive", "least-served", "seen-first"])
 @EXAMPLES
 @given(cardinal_profiles())
 def test_gsc_follows_the_definition(tiebreak, case):
     U, k = case
     slate, assignment = gsc_by_definition(U, k, tiebreak)
-    result = compute("gsc", U, k, tiebreak=tiebreak)
+    seen = {"seen": seen_of(U)} if tiebreak == "seen-first" else {}
+    result = compute("gsc", U, k, tiebreak=tiebreak, **seen)
     assert result.slate == slate
     assert result.info["assignment"].tolist() == assignment
     assert np.bincount(result.info["assignment"], minlength=k).tolist() == round_sizes(U.shape[0], k)
 
 
+@pytest.mark.parametrize("tiebreak", ["least-served", "seen-first"])
 @EXAMPLES
 @given(cardinal_profiles())
-def test_gsc_slate_satisfies_bjr_over_the_pool(case):
+def test_gsc_slate_satisfies_bjr_over_the_pool(tiebreak, case):
     """Theorem 1 of Fish et al. (exact queries) over a pool: no group of ≥ n/k participants all reach a level θ with
     an unchosen statement and all get less than θ from their matched one. (A chosen statement can block, as the
     pool's statements are used once: n = k = 2, u_0 = (2, 1), u_1 = (0.2, 0.1).)"""
     U, k = case
     n = U.shape[0]
-    result = compute("gsc", U, k)
+    result = compute("gsc", U, k, tiebreak=tiebreak, **({"seen": seen_of(U)} if tiebreak == "seen-first" else {}))
     got = U[np.arange(n), np.asarray(result.slate)[result.info["assignment"]]]
     for alpha in sorted(set(range(U.shape[1])) - set(result.slate)):
         for theta in np.unique(U[:, alpha]):
@@ -146,6 +156,24 @@ def test_least_served_prefers_the_group_the_slate_serves_worst():
     step = gsc_round(U, np.ones(4, bool), 2, served=served)
     assert step.candidate == 1 and step.ties[0].criteria["served"] == {0: 4.0, 1: 0.0}
     assert gsc_round(U, np.ones(4, bool), 2, served=served, tiebreak="distinctive").candidate == 0
+
+
+def test_seen_first_takes_the_most_judged_statement_first_then_the_least_served_group():
+    # columns 0 and 1 are each loved by one pair (rows 0, 1 and rows 4, 5), column 2 by everyone: all three
+    # score 4 in round 1 (r = 2). least-served (nothing on the slate yet) takes the most distinctive, column 0;
+    # seen-first takes column 2, which the most people judged, although it is the least distinctive
+    U = np.array([[4, 0, 4]] * 2 + [[0, 0, 4]] * 2 + [[0, 4, 4]] * 2, dtype=float)
+    seen = np.array([10, 10, 50])
+    assert compute("gsc", U, 3, tiebreak="least-served").slate[0] == 0
+    result = compute("gsc", U, 3, tiebreak="seen-first", seen=seen)
+    assert result.slate[0] == 2 and result.ties[0].criteria["seen"] == {0: 10.0, 1: 10.0, 2: 50.0}
+    # after the first round it decides as least-served: the slate serves rows 4, 5 least, so column 1 wins
+    # over column 0 (as distinctive, lower column)
+    step = gsc_round(U[:, :2], np.ones(6, bool), 2, tiebreak="seen-first", seen=seen[:2],
+                     served=np.array([4.0, 4, 0, 0, 0, 0]))
+    assert step.candidate == 1 and set(step.ties[0].criteria) == {"served", "distinctive"}
+    with pytest.raises(InputError, match="seen-first needs"):
+        compute("gsc", U, 3, tiebreak="seen-first")
 
 
 def test_gsc_round_rejects_bad_round_size():

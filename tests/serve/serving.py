@@ -19,10 +19,11 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 class LiveServer:
-    """``pnyx serve`` in a subprocess on 127.0.0.1 and a free port; ``kill()`` sends SIGKILL, ``start()`` restarts."""
+    """``pnyx serve`` in a subprocess on 127.0.0.1 and a free port; ``kill()`` sends SIGKILL, ``start()`` restarts.
+    ``args``: more options of ``pnyx serve`` (``--workers 2``)."""
 
-    def __init__(self, db: str, folder: Path):
-        self.db, self.folder, self.port = db, folder, free_port()
+    def __init__(self, db: str, folder: Path, args: list[str] = ()):
+        self.db, self.folder, self.port, self.args = db, folder, free_port(), list(args)
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.admin_link: str | None = None
@@ -34,7 +35,8 @@ class LiveServer:
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
                "PNYX_LLM_BASE_URL": "", "OPENAI_BASE_URL": ""}
         self.proc = subprocess.Popen([sys.executable, "-m", "pnyx.cli", "serve", "--db", self.db, "--port",
-                                      str(self.port)], stdout=out, stderr=subprocess.STDOUT, cwd=self.folder, env=env)
+                                      str(self.port), *self.args],
+                                     stdout=out, stderr=subprocess.STDOUT, cwd=self.folder, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -53,10 +55,18 @@ class LiveServer:
         raise RuntimeError("pnyx serve did not start in time")
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown code runs."""
+        """SIGKILL: no shutdown code runs. Returns when nothing listens on the port any more (the worker
+        processes of ``--workers N`` die with the server, a moment after it)."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            except OSError:
+                return
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -1,14 +1,17 @@
 """Jobs from the table, run in-process: a generation round, the process with the default (offline) backend
-writing the four outputs of ``pnyx run``, a failure shown on the job, and re-queueing after a restart."""
+writing the four outputs of ``pnyx run``, a failure shown on the job, and re-queueing after a restart,
+one runner per job, and model queries through the executor (``pnyx serve --executor``)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import socket
 
 import pytest
 
+from pnyx.queries.executor import Executor
 from pnyx.report import OUTPUTS
 from pnyx.serve import jobs, service
 from pnyx.serve.db import Database
@@ -90,3 +93,67 @@ def test_a_failing_job_records_why_and_a_running_job_is_requeued_at_start(consul
         assert s.get(Job, failing).attempts == job.attempts + 1 and s.get(Job, failing).status == "running"
     with pytest.raises(service.InputError, match="unknown job"):
         _job(db, cid, "nonsense")
+
+
+def test_a_job_is_claimed_by_one_runner_only(consultation):
+    db, cid = consultation
+    job_id = _job(db, cid, "process")
+    first, second = jobs.JobRunner(db), jobs.JobRunner(Database(db.url, migrate=False))
+    assert first._claim() == job_id
+    assert second._claim() is None  # the conditional UPDATE finds it no longer queued
+    with db.read() as s:
+        assert s.get(Job, job_id).attempts == 1
+    second.db.dispose()
+
+
+class RecordingExecutor(Executor):
+    """Answers every model request with a rating of 3 and records the requests (stands where Ray would)."""
+
+    name = "recording"
+
+    def __init__(self):
+        self.requests: list[str] = []
+
+    def call(self, config, todo, store, progress=False):
+        for key in todo:
+            self.requests.append(key)
+            store(key, {"choices": [{"index": 0, "text": "3", "message": {"role": "assistant", "content": "3"}}],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}}, 0)
+
+
+def test_jobs_run_their_model_queries_through_the_executor(consultation, monkeypatch):
+    db, cid = consultation
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # a port nobody listens on: every model call must go to the executor
+    monkeypatch.setenv("PNYX_LLM_BASE_URL", f"http://127.0.0.1:{closed.getsockname()[1]}/v1")
+    monkeypatch.setenv("PNYX_LLM_MODEL", "test")
+    monkeypatch.setenv("PNYX_LLM_CONTEXT", "4096")
+    executor = RecordingExecutor()
+    runner = jobs.JobRunner(db, executor=executor)
+    job_id = _job(db, cid, "process", backend="llm", accuracy=False)
+    runner.run_one(job_id)
+    closed.close()
+    with db.read() as s:
+        job = s.get(Job, job_id)
+        run = s.scalar(service.select(Run).where(Run.consultation_id == cid))
+    assert job.status == "done", job.error
+    usage = json.loads(run.audit_json)["model_usage"]
+    assert executor.requests and usage["calls"] == len(set(executor.requests))
+    # a rerun (a job resumed after a restart) answers from the cache: the executor gets nothing new
+    before = len(executor.requests)
+    runner.run_one(_job(db, cid, "process", backend="llm", accuracy=False))
+    assert len(executor.requests) == before
+
+
+def test_serve_checks_its_executor_options_before_starting(tmp_path):
+    from typer.testing import CliRunner
+
+    from pnyx.cli import app
+
+    runner = CliRunner()
+    for args, message in ((["--ray-address", "127.0.0.1:1"], "--ray-address needs --executor ray"),
+                          (["--executor", "nowhere"], "unknown executor"),
+                          (["--chooser", "best"], "unknown chooser 'best'; known: least-rated, planner, random")):
+        out = runner.invoke(app, ["serve", "--db", str(tmp_path / "x.db"), *args])
+        assert out.exit_code == 2 and message in out.output, out.output
+        assert "Traceback" not in out.output

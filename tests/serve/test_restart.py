@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from serving import Client, invite_links, new_consultation, organiser, wait_for_job
+from serving import Client, LiveServer, invite_links, new_consultation, organiser, wait_for_job
 
 SEEDS = [f"Seed statement number {n} about transport, parks and housing" for n in range(1, 41)]
 
@@ -78,3 +78,31 @@ def test_sigkill_loses_no_acknowledged_submission_and_jobs_resume(fresh_server):
     server.start()
     outcome = wait_for_job(org, cid)
     assert outcome.startswith("done") and "attempt 2" in outcome and "a slate of 2" in outcome, outcome
+
+
+def test_workers_share_the_database_and_die_with_a_killed_server(sqlite_url, tmp_path):
+    """``pnyx serve --workers 2``: judgments through both workers are all stored; SIGKILL of the server leaves no
+    worker holding the port, and the restarted server has every acknowledged judgment."""
+    server = LiveServer(sqlite_url, tmp_path, args=["--workers", "2"]).start()
+    try:
+        org = organiser(server)
+        cid = new_consultation(org, SEEDS, moderation="permissive")
+        people = []
+        for link in invite_links(org, cid, 6):
+            p = Client(server)
+            assert p.open(link).status_code == 200
+            people.append(p)
+        acked = []
+        for i, p in enumerate(people):
+            sids = list(dict.fromkeys(re.findall(r'name="j-(\d+)"', p.http.get("/me/batch").text)))
+            form = {f"j-{sid}": str((int(sid) + i) % 5) for sid in sids}
+            r = p.post("/me/judgments", form, headers={"HX-Request": "true"})
+            assert r.status_code == 200 and f"Saved {len(sids)} ratings" in r.text
+            acked.append({sid: float(v) for sid, v in ((k[2:], v) for k, v in form.items())})
+        server.kill()
+        server.start()  # the same port: no worker of the killed server is left listening
+        for p, mine in zip(people, acked):
+            stored = {j["statement"]: j["value"] for j in p.http.get("/me.json").json()["judgments"]}
+            assert {sid: stored.get(sid) for sid in mine} == mine
+    finally:
+        server.stop()

@@ -13,6 +13,7 @@ Every method is a pure function over numpy arrays returning a typed result, regi
 | ``mutual-consensus`` | κ and the minimum-cost consensus LP | :mod:`~pnyx.methods.consensus` |
 | ``shapley`` | exact / permutation Shapley values | :mod:`~pnyx.methods.shapley` |
 | ``predictor-bias`` | per-group errors with bootstrap intervals | :mod:`~pnyx.methods.bias` |
+| ``predictor-bias-paraphrases`` | the same under paraphrased LLM prompts, and its spread | :mod:`~pnyx.methods.bias` |
 | ``rank-systems`` | Vote'n'Rank rules and exact Kemeny | :mod:`~pnyx.methods.ranking` |
 
 The slate rules ``maxmin-groups`` and ``fair-lottery`` are in :data:`pnyx.rules.RULES`.

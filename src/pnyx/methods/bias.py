@@ -163,3 +163,106 @@ def bias_audit(truth: np.ndarray, predicted: np.ndarray, groups: Sequence[Any], 
             best_pred, best_true = np.nanmax(P[:, cols], axis=1), np.nanmax(with_truth, axis=1)
         shift = {str(names[g]): float((best_pred[lab == g] - best_true[lab == g]).mean()) for g in present}
     return BiasAudit(out, gap, level, bootstrap, shift)
+
+
+STATISTICS = ("signed_error", "mae", "spearman")
+
+
+@dataclass
+class ParaphraseBias:
+    """The bias audit of one predictor asked in several wordings of the same rating prompt."""
+
+    paraphrases: list[int]
+    """The wordings, in the order of ``audits`` (indices of :data:`pnyx.queries.prompts.RATING_PARAPHRASES`)."""
+    audits: list[BiasAudit]
+    groups: list[dict[str, Any]]
+    """Per group: each statistic of :data:`STATISTICS` and ``flagged`` per paraphrase, and ``spread``:
+    per statistic, max − min over the paraphrases (NaN values left out)."""
+    rating_sd: dict[str, float]
+    """Mean over the audited entries of the standard deviation of the predicted utility across the
+    paraphrases: ``all`` and per group."""
+    verdicts: list[dict[str, Any]]
+    """Per paraphrase: the ``flagged`` groups, the ``largest_gap`` pair (high, low) and the group of
+    ``highest_mae``."""
+    stable: dict[str, bool]
+    """Per verdict part: the same under every paraphrase."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"paraphrases": self.paraphrases, "groups": self.groups, "rating_sd": self.rating_sd,
+                "verdicts": self.verdicts, "stable": self.stable,
+                "ever_flagged": sorted({g for v in self.verdicts for g in v["flagged"]}),
+                "audits": [a.to_dict() for a in self.audits]}
+
+
+@METHODS.register("predictor-bias-paraphrases", input="utilities", cite="arXiv 2402.16786")
+def paraphrase_bias(truth: np.ndarray, predictions: Sequence[np.ndarray], groups: Sequence[Any], *,
+                    paraphrases: Sequence[int] | None = None, bootstrap: int = 500, level: float = 0.95,
+                    seed: int = 0) -> ParaphraseBias:
+    """:func:`bias_audit` of the same predictor under each wording of its prompt, and how much the
+    errors and the verdict move between wordings — Röttger et al.'s (arXiv 2402.16786) question of
+    whether a model's measured position survives paraphrase ("spinning arrow").
+
+    Parameters
+    ----------
+    truth
+        n × m observed utilities, NaN where nothing was observed.
+    predictions
+        One n × m matrix per paraphrase (NaN where not predicted).
+    groups
+        One label per participant (None: in no group).
+    paraphrases
+        The wording of each prediction (default 0, 1, ...).
+    bootstrap, level, seed
+        As :func:`bias_audit`, the same seed for every paraphrase.
+
+    Returns
+    -------
+    ParaphraseBias
+        Every paraphrase's audit; per group each statistic per paraphrase and its spread (max − min);
+        the mean standard deviation of an entry's prediction across wordings; the verdicts (flagged
+        groups, largest-gap pair, group of highest MAE) per paraphrase and whether each is ``stable``.
+
+    Raises
+    ------
+    InputError
+        Fewer than two predictions, a shape that differs, or fewer than two groups with judgments.
+    """
+    if len(predictions) < 2:
+        raise InputError("the paraphrase audit needs predictions under at least two wordings", field="predictions")
+    ids = list(range(len(predictions))) if paraphrases is None else [int(p) for p in paraphrases]
+    if len(ids) != len(predictions):
+        raise InputError("one paraphrase id per prediction matrix", field="paraphrases")
+    audits = [bias_audit(truth, P, groups, bootstrap=bootstrap, level=level, seed=seed, spearman_bootstrap=bootstrap)
+              for P in predictions]
+    # a wording whose answers held no rating for a group's entries leaves that group out of its audit
+    by_name = [{g.group: g for g in audit.groups} for audit in audits]
+    names = list(dict.fromkeys(name for found in by_name for name in found))
+    table = []
+    for name in names:
+        row: dict[str, Any] = {"group": name}
+        for stat in STATISTICS:
+            row[stat] = [float(getattr(found[name], stat)) if name in found else float("nan") for found in by_name]
+        row["flagged"] = [name in found and found[name].flagged for found in by_name]
+        row["spread"] = {stat: _spread(row[stat]) for stat in STATISTICS}
+        table.append(row)
+    T = np.asarray(truth, dtype=float)
+    stack = np.stack([np.asarray(P, dtype=float) for P in predictions])
+    known = ~np.isnan(T) & ~np.isnan(stack).any(axis=0)
+    sd = np.where(known, np.nan_to_num(stack).std(axis=0), np.nan)
+    lab = np.array(["" if g is None else str(g) for g in groups])
+    rating_sd = {"all": _mean(sd[known])}
+    rating_sd |= {name: _mean(sd[(lab == name)[:, None] & known]) for name in names}
+    verdicts = [{"flagged": audit.flagged, "largest_gap": [audit.largest_gap["high"], audit.largest_gap["low"]],
+                 "highest_mae": max(audit.groups, key=lambda g: g.mae).group} for audit in audits]
+    stable = {part: all(v[part] == verdicts[0][part] for v in verdicts) for part in verdicts[0]}
+    return ParaphraseBias(ids, audits, table, rating_sd, verdicts, stable)
+
+
+def _spread(values: Sequence[float]) -> float:
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    return float(x.max() - x.min()) if x.size else float("nan")
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(x.mean()) if x.size else float("nan")

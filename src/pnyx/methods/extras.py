@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from pnyx.data import InputError, Profile
-from pnyx.methods.bias import bias_audit
+from pnyx.methods.bias import bias_audit, paraphrase_bias
 from pnyx.methods.consensus import consensus_costs, kappa
 from pnyx.methods.diversity import slate_inclusion
 from pnyx.methods.groups import Groups, em_groups, group_utilities, groups_from_labels, maxmin_groups
@@ -49,7 +49,8 @@ EXTRAS_SAMPLE = 10_000
 
 def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignment: Any, *,
                  predicted: np.ndarray | None = None, epsilon: float = 1.0, seed: int = 0,
-                 backend: str = "cf", bias: bool = True, sample: int | None = EXTRAS_SAMPLE) -> dict[str, Any]:
+                 backend: str = "cf", bias: bool = True, llm: Any = None, paraphrases: int = 0,
+                 paraphrase_pairs: int = 48, sample: int | None = EXTRAS_SAMPLE) -> dict[str, Any]:
     """The toolbox's part of a run's audit, JSON-able.
 
     Parameters
@@ -67,6 +68,10 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
         if None, ``backend`` predicts a seeded 20% of the observed judgments, hidden from it.
     bias
         Run the bias audit (False: leave it out, e.g. when no accuracy is measured).
+    llm, paraphrases, paraphrase_pairs
+        With an :class:`pnyx.queries.llm.LLMBackend` and ``paraphrases`` ≥ 2: the bias audit of that
+        backend under that many wordings of its rating prompt (:func:`paraphrase_bias_audit`, on
+        ``paraphrase_pairs`` observed judgments; it costs ``paraphrases × paraphrase_pairs`` calls).
     sample
         With more participants than this (None: never), everything below is computed on a seeded
         uniform sample of this many of them (their rows of the data, ``U``, the assignment and
@@ -81,6 +86,7 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
         ``inclusion`` (per group and summaries), ``egalitarian`` (each group's mean best-in-slate
         utility for this slate and for the ``maxmin-groups`` slate of the same size),
         ``bias`` (per-group predictor errors on held-out observed judgments; absent without any),
+        ``bias_paraphrases`` (the same per wording of the LLM's prompt, with ``paraphrases``),
         ``sample`` (participants read, of how many, the seed; absent when everyone was read).
     """
     a = np.asarray(getattr(assignment, "assignment", assignment), dtype=int)
@@ -126,7 +132,93 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
             out["bias"] = _bias(profile, groups, slate, predicted, seed, backend)
         except InputError as exc:
             out["bias"] = {"skipped": str(exc)}
+    if llm is not None and paraphrases and profile.observed.any() and groups.count >= 2:
+        try:
+            out["bias_paraphrases"] = paraphrase_bias_audit(profile, llm, paraphrases, groups=_labels(groups),
+                                                            pairs=paraphrase_pairs, seed=seed)
+        except InputError as exc:  # also a ModelError: the run's slate stands, the audit says why this part is missing
+            out["bias_paraphrases"] = {"skipped": str(exc)}
     return out
+
+
+def check_paraphrases(n: int, backend: Any) -> None:
+    """Raise unless ``n`` wordings of ``backend``'s rating prompt can be audited.
+
+    Raises
+    ------
+    InputError
+        ``backend`` has no reworded prompts (not an LLM backend), or ``n`` outside 2..the wordings there are.
+    """
+    from pnyx.queries.prompts import RATING_PARAPHRASES
+
+    if not hasattr(backend, "reworded"):
+        raise InputError(f"--bias-paraphrases audits an LLM's rating prompt; the {backend.name} backend has none "
+                         "(use --backend llm)", field="--bias-paraphrases")
+    if not 2 <= n <= len(RATING_PARAPHRASES):
+        raise InputError(f"--bias-paraphrases takes 2..{len(RATING_PARAPHRASES)} wordings, got {n}",
+                         field="--bias-paraphrases")
+
+
+def audit_pairs(profile: Profile, groups: Sequence[Any], pairs: int, seed: int) -> list[tuple[int, int]]:
+    """A seeded sample of observed (participant, statement) entries, the same number from each group
+    (⌈pairs / groups⌉, or all a group has), in participant order."""
+    names = list(dict.fromkeys(g for g in groups if g is not None))
+    rng = np.random.default_rng(seed)
+    quota = -(-pairs // max(len(names), 1))
+    rows, cols = np.nonzero(profile.observed)
+    lab = np.array([None if g is None else names.index(g) for g in groups], dtype=object)[rows]
+    chosen: list[tuple[int, int]] = []
+    for g in range(len(names)):
+        at = np.flatnonzero(lab == g)
+        take = at if len(at) <= quota else rng.choice(at, quota, replace=False)
+        chosen += [(int(rows[a]), int(cols[a])) for a in take]
+    return sorted(chosen)
+
+
+def paraphrase_bias_audit(profile: Profile, backend: Any, paraphrases: int, *, groups: Sequence[Any] | None = None,
+                          pairs: int = 48, seed: int = 0) -> dict[str, Any]:
+    """The predictor bias audit of an LLM backend under ``paraphrases`` wordings of its rating prompt
+    (:data:`pnyx.queries.prompts.RATING_PARAPHRASES` 0..paraphrases−1), on a seeded sample of ``pairs``
+    observed judgments stratified by group (:func:`audit_pairs`), aggregated by
+    :func:`pnyx.methods.bias.paraphrase_bias`.
+
+    Every judgment is out of sample for the model: the prompt that rates statement j for a participant
+    leaves their judgment of j out. Calls go through ``backend``'s client and cache (the wording is in the
+    prompt, so in the cache key) at temperature 0; ``usage`` counts them.
+
+    Parameters
+    ----------
+    backend
+        A :class:`pnyx.queries.llm.LLMBackend`.
+    groups
+        One label per participant (default: the data's ``group``).
+
+    Raises
+    ------
+    InputError
+        ``paraphrases`` outside 2..len(RATING_PARAPHRASES), fewer than two groups with judgments, or a
+        failed model call (:class:`pnyx.queries.client.ModelError`).
+    """
+    from pnyx.queries.prompts import RATING_PARAPHRASES
+
+    check_paraphrases(paraphrases, backend)
+    labels = profile.groups() if groups is None else list(groups)
+    entries = audit_pairs(profile, labels, pairs, seed)
+    rows, cols = (np.array(x, dtype=int) for x in zip(*entries)) if entries else (np.zeros(0, int),) * 2
+    truth = np.full(profile.utilities.shape, np.nan)
+    truth[rows, cols] = profile.utilities[rows, cols]
+    first = backend.reworded(0, temperature=0.0)  # one client for every wording: its usage is this audit's
+    predictions, sources = [], []
+    for p in range(paraphrases):
+        mean, _, source, _ = (first if p == 0 else first.reworded(p)).rate_pairs(profile, entries)
+        P = np.full(truth.shape, np.nan)
+        P[rows, cols] = mean
+        predictions.append(P)
+        sources.append({s: int((source == s).sum()) for s in ("logprobs", "parsed", "none")})
+    res = paraphrase_bias(truth, predictions, labels, paraphrases=range(paraphrases), seed=seed)
+    return {**res.to_dict(), "pairs": len(entries), "participants": int(len(set(rows.tolist()))),
+            "wordings": [RATING_PARAPHRASES[p][1] for p in range(paraphrases)], "sources": sources,
+            "model": first.model, "temperature": 0.0, "usage": dict(first.client.usage)}
 
 
 def _bias(profile: Profile, groups: Groups, slate: list[int], predicted, seed: int, backend: str) -> dict[str, Any]:

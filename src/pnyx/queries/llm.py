@@ -41,6 +41,7 @@ from pnyx.queries.prompts import (
     generation_prompt,
     rating_messages,
     rating_prompt,
+    rating_system,
     summary_prompt,
 )
 
@@ -188,7 +189,8 @@ class LLMBackend(DiscriminativeBackend):
 
     Settings not named here go to :class:`LLMConfig` (``base_url``, ``model``, ``mode``, ...), on top of
     ``config`` or, without one, of :meth:`LLMConfig.from_env`. ``executor`` (``local``, ``ray`` or a
-    :class:`pnyx.queries.executor.Executor`) is where the calls run.
+    :class:`pnyx.queries.executor.Executor`) is where the calls run. ``paraphrase`` picks the wording of
+    the rating prompt (:data:`pnyx.queries.prompts.RATING_PARAPHRASES`; 0, the paper's, by default).
     """
 
     name = "llm"
@@ -205,20 +207,30 @@ class LLMBackend(DiscriminativeBackend):
         max_judgments: int = 20,
         progress: bool = False,
         executor: Any = None,
+        paraphrase: int = 0,
         **settings: Any,
     ):
+        rating_system(paraphrase)  # a wording that does not exist fails here, before any call
         self.client = _client(config, client, cache, settings, executor)
         self.config = self.client.config
         self.model = self.config.model
         self.logprobs, self.max_tokens, self.seed = logprobs, max_tokens, seed
-        self.max_judgments, self.progress = max_judgments, progress
+        self.max_judgments, self.progress, self.paraphrase = max_judgments, progress, paraphrase
         self.fitting = _Fitting(self.client)
+
+    def reworded(self, paraphrase: int, **settings: Any) -> "LLMBackend":
+        """This backend with the rating prompt in wording ``paraphrase`` and the :class:`LLMConfig`
+        ``settings`` changed (e.g. ``temperature=0``): the same cache and executor, its own usage."""
+        return LLMBackend(client=self.client.with_config(**settings) if settings else self.client,
+                          logprobs=self.logprobs, max_tokens=self.max_tokens, seed=self.seed,
+                          max_judgments=self.max_judgments, progress=self.progress, paraphrase=paraphrase)
 
     def _request(self, profile: Profile, i: int, j: int) -> tuple[ModelRequest, bool]:
         cfg = self.config
         budget = self.fitting.budget(self.max_tokens)
         estimate = self.fitting.estimate(lambda: rating_messages(profile, i, j, max_judgments=self.max_judgments)[-1]["content"])
-        messages, cut = rating_prompt(profile, i, j, budget=budget, estimate=estimate, max_judgments=self.max_judgments)
+        wording = {"max_judgments": self.max_judgments, "paraphrase": self.paraphrase}
+        messages, cut = rating_prompt(profile, i, j, budget=budget, estimate=estimate, **wording)
         if estimate.tokens(messages[-1]["content"]) > budget // 2:  # near the limit: ask the server's tokenizer
             room = budget
             for _ in range(REFITS):
@@ -226,7 +238,7 @@ class LLMBackend(DiscriminativeBackend):
                 if counted is None or counted <= budget:
                     break
                 room = _shrink(room, counted, budget)
-                messages, cut = rating_prompt(profile, i, j, budget=room, estimate=estimate, max_judgments=self.max_judgments)
+                messages, cut = rating_prompt(profile, i, j, budget=room, estimate=estimate, **wording)
         params: dict[str, Any] = {"temperature": cfg.temperature, "max_tokens": self.max_tokens, "seed": self.seed}
         if self.logprobs:
             params |= {"logprobs": True, "top_logprobs": cfg.top_logprobs} if cfg.mode == "chat" else {"logprobs": cfg.top_logprobs}
@@ -244,7 +256,38 @@ class LLMBackend(DiscriminativeBackend):
     ) -> Prediction:
         rows = np.arange(profile.n) if participants is None else np.asarray(participants, dtype=int)
         cols = np.arange(profile.m) if statements is None else np.asarray(statements, dtype=int)
-        pairs = [(int(i), int(j)) for i in rows for j in cols]
+        mean, std, source, truncated = self.rate_pairs(profile, [(int(i), int(j)) for i in rows for j in cols])
+        shape = (len(rows), len(cols))
+        sources = source.reshape(shape)
+        return Prediction(
+            utilities=mean.reshape(shape),
+            participants=rows,
+            statements=cols,
+            backend=self.name,
+            model=self.model,
+            uncertainty=std.reshape(shape),
+            info={
+                "source": sources,
+                "sources": {s: int((sources == s).sum()) for s in ("logprobs", "parsed", "none")},
+                "mode": self.config.mode,
+                "truncated": truncated,
+                **self.fitting.context,
+                "usage": dict(self.client.usage),
+                "paraphrase": self.paraphrase,
+            },
+        )
+
+    def rate_pairs(self, profile: Profile, pairs: Sequence[tuple[int, int]]
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """Rate each (participant, statement) pair: the expected ratings, their standard deviations, the
+        source of each (:func:`expected_rating`) and how many prompts were cut to fit.
+
+        Raises
+        ------
+        ModelError
+            A request failed after its retries (the message counts the failures by cause).
+        """
+        pairs = [(int(i), int(j)) for i, j in pairs]
         cut: dict[int, bool] = {}
 
         def build(indices) -> list[ModelRequest]:
@@ -264,24 +307,8 @@ class LLMBackend(DiscriminativeBackend):
                 f"e.g. participant {profile.participants[i].id!r}, statement {profile.statements[j].id!r}: "
                 + describe_failure(responses[failed[0]], self.config)[1])
         mean, std, source = zip(*map(expected_rating, responses)) if responses else ((), (), ())
-        shape = (len(rows), len(cols))
-        sources = np.array(source, dtype=object).reshape(shape)
-        return Prediction(
-            utilities=np.array(mean, dtype=float).reshape(shape),
-            participants=rows,
-            statements=cols,
-            backend=self.name,
-            model=self.model,
-            uncertainty=np.array(std, dtype=float).reshape(shape),
-            info={
-                "source": sources,
-                "sources": {s: int((sources == s).sum()) for s in ("logprobs", "parsed", "none")},
-                "mode": self.config.mode,
-                "truncated": int(sum(cut.values())),
-                **self.fitting.context,
-                "usage": dict(self.client.usage),
-            },
-        )
+        return (np.array(mean, dtype=float), np.array(std, dtype=float), np.array(source, dtype=object),
+                int(sum(cut.values())))
 
 
 def _clean_statement(text: str) -> str:

@@ -13,6 +13,7 @@ import jinja2
 import numpy as np
 
 import pnyx
+from pnyx.io.writers import to_jsonable
 from pnyx.report import plots
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("pnyx.report", "templates"),
@@ -33,7 +34,11 @@ def _tie_sentence(tie: dict[str, Any], chosen: str) -> str:
     served, distinct = tie["criteria"].get("served"), tie["criteria"].get("distinctive")
     if not distinct:
         return f"{text}; chosen by {tie['broken_by']}."
-    if served and max(served.values()) > 0:  # (before the first round the slate serves nobody)
+    seen = tie["criteria"].get("seen")
+    if seen:  # seen-first, first round
+        text += f"; it has the most observed judgments ({seen[chosen]:.0f})"
+        rivals = [s for s, v in seen.items() if v == seen[chosen] and s != chosen]
+    elif served and max(served.values()) > 0:  # (before the first round the slate serves nobody)
         low = min(served.values())
         text += (f"; the slate before it served its group least well (mean best utility {served[chosen]:.2f})"
                  if served[chosen] <= low + 1e-9 else f"; {tie['broken_by']}")
@@ -170,5 +175,5 @@ def render_report(run: Any, *, title: str | None = None) -> str:
         caveats=audit.caveats, verdicts=verdicts, accuracy_line=accuracy_line, usage=audit.model_usage,
         utilities=audit.utilities, rounds=rounds, excluded=excluded, pool=audit.pool,
         assignment_label=audit.utilities["assignment"], slate_ids=[sids[j] for j in distinct],
-        participants_excluded=run.participants_excluded, extras=audit.extras,
+        participants_excluded=run.participants_excluded, extras=to_jsonable(audit.extras),  # NaN → None
     )

@@ -22,7 +22,12 @@ Ties (:class:`~pnyx.rules.base.Tie`, all recorded):
   lowest mean, over the group, of each member's best utility among the slate statements), then the
   largest *distinctive support*; ``"distinctive"`` the largest distinctive support — the mean utility
   of its group minus the mean utility of everyone else — so that each round speaks for a part of the
-  population the others do not; ``"lowest"`` the lowest column (the order of entry). A column not yet
+  population the others do not; ``"seen-first"`` in the first round (nothing on the slate yet) the
+  candidate with the most observed judgments (``seen``: on vote data, the statement the most participants
+  voted on, typically an early one everyone was shown), then distinctive support, and in later rounds as
+  ``"least-served"`` — an option measured in ``benchmarks/portrayal.py``: on the shared Polis data more
+  held-out coverage than least-served and less portrayal at k = 5 (benchmarks/README.md, Portrayal);
+  ``"lowest"`` the lowest column (the order of entry). A column not yet
   on the slate goes before one that is (``repeated``). Any choice among exact ties keeps the paper's guarantee (BJR, its
   Theorem 1: the argument only uses that the chosen score is the best). A tolerance ε > 0 weakens it
   to ε-BJR: no coalition of ≥ n/k participants all rate a pool statement more than ε above what each
@@ -46,7 +51,7 @@ from pnyx.data import InputError
 from pnyx.rules.base import RuleResult, Tie, lowest, register, tie, utilities
 from pnyx.validation import check_utilities
 
-TIEBREAKS = ("least-served", "distinctive", "lowest")
+TIEBREAKS = ("least-served", "distinctive", "seen-first", "lowest")
 _EXACT = 1e-9  # scores this close (relative) are the same number up to float noise
 
 
@@ -70,6 +75,8 @@ class GSCRound:
     """Distinctive support of each candidate within ``tolerance`` of the best (column → value)."""
     served: dict[int, float] = field(default_factory=dict)
     """``least-served``: for the same candidates, how well the slate so far serves their group."""
+    seen: dict[int, float] = field(default_factory=dict)
+    """``seen-first``, first round: for the same candidates, their observed judgments."""
 
 
 _BLOCK_ENTRIES = 1 << 23
@@ -172,7 +179,7 @@ def distinctive_support(U: np.ndarray, group: np.ndarray, column: int) -> float:
 
 def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float = 0.0,
               tiebreak: str = "least-served", repeated: np.ndarray | None = None,
-              served: np.ndarray | None = None) -> GSCRound:
+              served: np.ndarray | None = None, seen: np.ndarray | None = None) -> GSCRound:
     """One round of the GSC rule (Fish et al., arXiv 2309.01291, §4).
 
     Parameters
@@ -187,12 +194,14 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
     tolerance
         Candidates whose score is within this of the best are near-ties, decided by ``tiebreak``.
     tiebreak
-        ``"least-served"``, ``"distinctive"`` or ``"lowest"`` (see the module docstring).
+        ``"least-served"``, ``"distinctive"``, ``"seen-first"`` or ``"lowest"`` (see the module docstring).
     repeated
         Boolean mask of columns already on the slate: among near-ties a column not yet on it wins.
     served
         Each participant's best utility among the slate statements so far (``least-served``;
         default: nothing on the slate yet, 0 for everyone).
+    seen
+        ``seen-first``: each column's number of observed (not predicted) judgments.
 
     Returns
     -------
@@ -203,7 +212,8 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
     Raises
     ------
     InputError
-        A malformed matrix or mask, r out of range, or an unknown utility among the unmatched rows.
+        A malformed matrix or mask, r out of range, an unknown utility among the unmatched rows, or
+        ``seen-first`` without ``seen``.
 
     Examples
     --------
@@ -222,18 +232,29 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
         raise InputError(f"gsc_round needs a mask of length n = {U.shape[0]}; got {unmatched.shape}", field="unmatched")
     if not 1 <= r <= rows.size:
         raise InputError(f"round size r = {r} must be between 1 and the {rows.size} unmatched participants", field="r")
+    seen = _check_tiebreak(tiebreak, seen, U.shape[1])
+    scores = _scores(U, None if rows.size == U.shape[0] else rows, r, np.arange(U.shape[1])).astype(np.float64)
+    return _decide(U, rows, r, scores, tolerance, tiebreak, repeated, served=served, seen=seen)
+
+
+def _check_tiebreak(tiebreak: str, seen: np.ndarray | None, m: int) -> np.ndarray | None:
+    """``seen`` as m numbers when ``tiebreak`` needs it (else None); InputError for an unknown tiebreak."""
     if tiebreak not in TIEBREAKS:
         raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
-    scores = _scores(U, None if rows.size == U.shape[0] else rows, r, np.arange(U.shape[1])).astype(np.float64)
-    return _decide(U, rows, r, scores, tolerance, tiebreak, repeated, served=served)
+    if tiebreak != "seen-first":
+        return None
+    if seen is None or np.shape(seen) != (m,):
+        raise InputError(f"tiebreak seen-first needs each of the {m} columns' number of observed judgments (seen)",
+                         field="seen")
+    return np.asarray(seen, dtype=float)
 
 
 def _decide(U: np.ndarray, rows: np.ndarray, r: int, scores: np.ndarray, tolerance: float, tiebreak: str,
             repeated: np.ndarray | None, served: np.ndarray | None = None,
-            pool: np.ndarray | None = None) -> GSCRound:
+            pool: np.ndarray | None = None, seen: np.ndarray | None = None) -> GSCRound:
     """The round's choice given every candidate's score (−∞ for a column that cannot be near the best);
-    ``served`` as for :func:`gsc_round`; ``pool``: the round's candidate columns (default all), over which a
-    participant's alternatives are averaged."""
+    ``served`` and ``seen`` as for :func:`gsc_round`; ``pool``: the round's candidate columns (default all),
+    over which a participant's alternatives are averaged."""
     best = float(scores.max())
     near = np.flatnonzero(scores >= best - tolerance - _EXACT * (1.0 + abs(best)))
 
@@ -254,25 +275,33 @@ def _decide(U: np.ndarray, rows: np.ndarray, r: int, scores: np.ndarray, toleran
     groups = {int(c): _top(U[rows, c], rows, r, alternatives) for c in (near if by_content else near[:1])}
     distinct = {c: distinctive_support(U, g, c) for c, (g, _) in groups.items()} if by_content else {}
     slate_value = np.zeros(U.shape[0]) if served is None else np.asarray(served, dtype=float)
+    first_seen = by_content and tiebreak == "seen-first" and served is None
+    most = {c: float(seen[c]) for c in groups} if first_seen else {}
     least = ({c: float(slate_value[g].mean()) for c, (g, _) in groups.items()}
-             if by_content and tiebreak == "least-served" else {})
+             if by_content and tiebreak in ("least-served", "seen-first") and not first_seen else {})
     fresh = np.ones(U.shape[1], bool) if repeated is None else ~np.asarray(repeated, bool)
     if not by_content:
         c = int(near[0])
     else:
-        c = max(groups, key=lambda j: (bool(fresh[j]), -round(least.get(j, 0.0), 9), round(distinct[j], 9), -j))
+        c = max(groups, key=lambda j: (bool(fresh[j]), most.get(j, 0.0), -round(least.get(j, 0.0), 9),
+                                       round(distinct[j], 9), -j))
     ties: list[Tie] = []
     if near.size > 1:
+        served_first = ("a column not yet on the slate, then the group the slate serves least, then the largest "
+                        "distinctive support, then the lowest column")
         how = {"lowest": "lowest column index",
                "distinctive": "a column not yet on the slate, then the largest distinctive support, then the lowest column",
-               "least-served": "a column not yet on the slate, then the group the slate serves least, then the "
-                               "largest distinctive support, then the lowest column"}[tiebreak]
-        criteria = {name: values for name, values in (("served", least), ("distinctive", distinct)) if values}
+               "least-served": served_first,
+               "seen-first": served_first if not first_seen else
+               "a column not yet on the slate, then the most observed judgments, then the largest distinctive support, "
+               "then the lowest column"}[tiebreak]
+        criteria = {name: values for name, values in (("seen", most), ("served", least), ("distinctive", distinct))
+                    if values}
         ties.append(Tie(None, near.tolist(), c, how, value=best, criteria=criteria, tolerance=float(tolerance)))
     matched, at_cut = groups[c]
     if at_cut:
         ties.append(at_cut)
-    return GSCRound(c, float(scores[c]), matched, ties, scores, distinct, least)
+    return GSCRound(c, float(scores[c]), matched, ties, scores, distinct, least, most)
 
 
 def near_ties(U: np.ndarray, unmatched: np.ndarray, r: int, scores: np.ndarray, tolerance: float,
@@ -287,9 +316,11 @@ def near_ties(U: np.ndarray, unmatched: np.ndarray, r: int, scores: np.ndarray, 
 
 
 @register("gsc", approval=False)
-def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least-served") -> RuleResult:
+def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least-served",
+        seen: np.ndarray | None = None) -> RuleResult:
     """The Generative Social Choice round rule over a fixed pool of candidate statements (cardinal
-    utilities): k rounds of :func:`gsc_round`, each column chosen at most once.
+    utilities): k rounds of :func:`gsc_round`, each column chosen at most once (``tolerance``,
+    ``tiebreak`` and ``seen`` as there).
 
     The same choices as :func:`gsc_round` round by round, computed lazily: a column's r-th highest
     utility among the unmatched can only fall as participants are matched (for the same r), so last
@@ -300,8 +331,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
     n, m = U.shape
     if k > n:
         raise InputError(f"k = {k} is larger than the number of participants ({n})", field="k")
-    if tiebreak not in TIEBREAKS:
-        raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
+    seen = _check_tiebreak(tiebreak, seen, m)
     unmatched = np.ones(n, dtype=bool)
     assignment = np.full(n, -1)
     bound = np.full(m, np.inf)
@@ -328,7 +358,8 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
             best = max(best, float(score[cols].max()))
             at += cols.size
         served = U[:, slate].max(axis=1) if slate else None
-        step = _decide(U, rows, r, score, tolerance, tiebreak, None, served=served, pool=np.flatnonzero(~chosen))
+        step = _decide(U, rows, r, score, tolerance, tiebreak, None, served=served, pool=np.flatnonzero(~chosen),
+                       seen=seen)
         for entry in step.ties:
             entry.round = t
         ties += step.ties

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import tempfile
 import threading
 import time
@@ -37,7 +38,7 @@ from pnyx.data import InputError
 from pnyx.scale import get_scale
 from pnyx.serve import jobs as jobs_mod
 from pnyx.serve import service
-from pnyx.serve.chooser import DEFAULT_CHOOSER, Chooser
+from pnyx.serve.chooser import DEFAULT_CHOOSER, Chooser, make_chooser
 from pnyx.serve.db import Database
 from pnyx.serve.models import OUTPUT_COLUMNS, Consultation, Job, Participant, Run
 
@@ -109,14 +110,34 @@ def templates() -> Environment:
     return env
 
 
-def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, run_jobs: bool = True,
-               token_limit: int = 10) -> Starlette:
-    """The ASGI app on the database at ``db_url`` (migrated on creation). ``chooser`` picks what participants
-    rate next (:mod:`pnyx.serve.chooser`); ``run_jobs`` starts the in-process job runner."""
+def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOOSER, per_participant: int | None = None,
+               run_jobs: bool = True, token_limit: int = 10, executor: Any = None) -> Starlette:
+    """The ASGI app on the database at ``db_url`` (migrated on creation).
+
+    Parameters
+    ----------
+    chooser
+        What participants rate next: a name in :data:`pnyx.serve.chooser.CHOOSERS` (default ``planner``) or a
+        chooser.
+    per_participant
+        At most this many judgments asked of each participant (None: no limit).
+    run_jobs
+        Start the in-process job runner (with several worker processes, one runner runs in the parent).
+    token_limit
+        Wrong secret links per client address and minute before 429.
+    executor
+        Where jobs run their model queries (:func:`pnyx.queries.executor.get_executor`; default local).
+
+    Raises
+    ------
+    pnyx.registry.UnknownNameError
+        For an unknown chooser name.
+    """
+    chooser = make_chooser(chooser) if isinstance(chooser, str) else chooser
     db = Database(db_url)
     env = templates()
     limiter = RateLimiter(limit=token_limit)
-    runner = jobs_mod.JobRunner(db)
+    runner = jobs_mod.JobRunner(db, executor=executor)
     with db.write() as s:
         key = service.server_key(s)
 
@@ -204,12 +225,14 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
         return render("home.html")
 
     # -- participant -------------------------------------------------------------------------------
+    def batch_of(s, p: Any) -> list:
+        return service.next_batch(s, p, chooser, per_participant=per_participant)
+
     def participant_context(s, request: Request, p: Participant, **extra: Any) -> dict[str, Any]:
         c = s.get(Consultation, p.consultation_id)
         return {"c": c, "p": p, "csrf": service.csrf_token(key, request.cookies[PARTICIPANT_COOKIE]),
-                "mine": service.own_data(s, p), "batch": service.next_batch(s, p, chooser),
-                "writing_open": service.writing_open(c), "rating_open": service.rating_open(c),
-                "result": service.my_result(s, c, p), **extra}
+                "mine": service.own_data(s, p), "batch": batch_of(s, p), "writing_open": service.writing_open(c),
+                "rating_open": service.rating_open(c), "result": service.my_result(s, c, p), **extra}
 
     async def me(request: Request) -> Response:
         def work():
@@ -227,16 +250,22 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
 
         return await call(work)
 
-    def batch_context(s, request: Request, p: Participant, **extra: Any) -> dict[str, Any]:
-        c = s.get(Consultation, p.consultation_id)
+    def batch_context(s, request: Request, p: Any, **extra: Any) -> dict[str, Any]:
+        c = service.consultation_row(s, p.consultation_id)
         return {"c": c, "p": p, "csrf": service.csrf_token(key, request.cookies[PARTICIPANT_COOKIE]),
-                "batch": service.next_batch(s, p, chooser), "rating_open": service.rating_open(c), **extra}
+                "batch": batch_of(s, p), "rating_open": service.rating_open(c), **extra}
+
+    def participant_row_of(s, request: Request):
+        """``(id, number, consultation_id)`` of the session's participant (no ORM object: the rating paths)."""
+        p = service.participant_row(s, request.cookies.get(PARTICIPANT_COOKIE))
+        if p is None:
+            raise HTTPException(403, "open your invite link first")
+        return p
 
     async def me_batch(request: Request) -> Response:
         def work():
             with db.read() as s:
-                p = participant_of(s, request)
-                return render("_batch.html", **batch_context(s, request, p))
+                return render("_batch.html", **batch_context(s, request, participant_row_of(s, request)))
 
         return await call(work)
 
@@ -257,21 +286,17 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
 
     async def post_judgments(request: Request) -> Response:
         form = await form_of(request, PARTICIPANT_COOKIE)
-        values = {k[2:]: v for k, v in form.items() if k.startswith("j-") and v != ""}
         flagged = form.get("flag")
+        values = {k[2:]: v for k, v in form.items() if k.startswith("j-") and v != "" and k[2:] != flagged}
 
         def work():
             try:
-                if flagged:
-                    with db.write() as s:
-                        service.flag(s, participant_of(s, request), str(flagged))
-                    values.pop(str(flagged), None)
-                with db.read() as s:  # checks outside the writer lock; the write is one upsert
-                    p = service.participant_row(s, request.cookies.get(PARTICIPANT_COOKIE))
-                    if p is None:
-                        raise HTTPException(403, "open your invite link first")
+                with db.read() as s:  # checks outside the writer lock; the write is one transaction
+                    p = participant_row_of(s, request)
                     rows = service.check_judgments(s, p, values)
                 with db.write() as s:
+                    if flagged:
+                        service.flag(s, p, str(flagged))
                     service.save_judgments(s, rows)
                 count = len(rows)
             except InputError as exc:
@@ -280,7 +305,6 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
                 return JSONResponse({"saved": count})
             if request.headers.get("hx-request"):
                 with db.read() as s:
-                    p = participant_of(s, request)
                     return render("_batch.html", **batch_context(s, request, p, saved_count=count, flagged=flagged))
             return RedirectResponse("/me?saved=judgments", status_code=303)
 
@@ -514,6 +538,30 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser = DEFAULT_CHOOSER, r
                     exception_handlers={HTTPException: on_error}, lifespan=lifespan)
     app.state.db, app.state.runner = db, runner
     return app
+
+
+WORKER_OPTIONS = "PNYX_SERVE_WORKER"
+"""Environment variable through which ``pnyx serve --workers N`` hands its options to the worker processes."""
+
+
+def _die_with_parent() -> None:
+    """Linux: this process gets SIGKILL when its parent dies (a SIGKILLed ``pnyx serve`` leaves no worker behind)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def worker_app() -> Starlette:
+    """The app of one worker process of ``pnyx serve --workers N`` (uvicorn's factory): options from
+    :data:`WORKER_OPTIONS`; no job runner (the parent runs the one runner)."""
+    _die_with_parent()
+    options = json.loads(os.environ[WORKER_OPTIONS])
+    return create_app(options["db"], chooser=options["chooser"], per_participant=options["per_participant"],
+                      run_jobs=False)
 
 
 def first_start(db_url: str, *, new_link: bool = False) -> str | None:

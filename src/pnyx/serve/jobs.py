@@ -4,7 +4,10 @@ A job is queued by a row; :class:`JobRunner` (one thread) claims queued rows in 
 records progress and failures on the row, which the dashboard shows. A job found ``running`` at start
 was interrupted by a restart: it is queued again, and reruns from the model-call cache
 (:class:`pnyx.queries.cache.Cache`, one SQLite file per consultation beside the database), so model
-calls already made are not repeated.
+calls already made are not repeated. A job is claimed by a conditional UPDATE, so two runners on one
+database never run the same job; ``pnyx serve --workers N`` runs one runner, in the parent process.
+Model queries run where ``executor`` says (:mod:`pnyx.queries.executor`: ``local`` or ``ray``), as in
+``pnyx run --executor``.
 
 Kinds: ``generate`` (a generation round: the :mod:`pnyx.queries` generators propose statements for all
 participants, which enter the moderation queue) and ``process`` (the whole process, whose four outputs
@@ -60,8 +63,8 @@ def enqueue(s, c: Consultation, kind: str, params: dict[str, Any] | None = None)
 class JobRunner:
     """The thread that runs queued jobs one at a time."""
 
-    def __init__(self, db: Database, *, poll: float = 1.0):
-        self.db, self.poll = db, poll
+    def __init__(self, db: Database, *, poll: float = 1.0, executor: Any = None):
+        self.db, self.poll, self.executor = db, poll, executor
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -87,12 +90,16 @@ class JobRunner:
             self._thread.join(timeout)
 
     def _claim(self) -> int | None:
+        """The oldest queued job, marked running by a conditional UPDATE (``… WHERE status = 'queued'``), so that
+        of several runners on one database exactly one gets it."""
         with self.db.write() as s:
-            job = s.scalar(select(Job).where(Job.status == "queued").order_by(Job.id).limit(1))
-            if job is None:
-                return None
-            job.status, job.started_at, job.attempts, job.error = "running", now(), job.attempts + 1, None
-            return job.id
+            for job_id in s.scalars(select(Job.id).where(Job.status == "queued").order_by(Job.id).limit(5)):
+                claimed = s.execute(update(Job).where(Job.id == job_id, Job.status == "queued")
+                                    .values(status="running", started_at=now(), attempts=Job.attempts + 1,
+                                            error=None)).rowcount
+                if claimed:
+                    return job_id
+            return None
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -147,7 +154,7 @@ class JobRunner:
         if profile.n == 0 or not any(p.answers for p in profile.participants):
             raise service.InputError("no opinions yet to generate statements from")
         names = params.get("generators") or default_generators()
-        shared = {"cache": Cache(self.cache_path(cid)), "seed": seed}
+        shared = {"cache": Cache(self.cache_path(cid)), "seed": seed, "executor": self.executor}
         rows = list(range(profile.n))
         texts: dict[str, str] = {}
         for a, name in enumerate(names):
@@ -179,8 +186,8 @@ class JobRunner:
         if not profile.observed.any():
             raise service.InputError("no judgments yet")
         run = run_process(profile, k, backend=params.get("backend", "offline"), budget=budget, seed=seed,
-                          cache=Cache(self.cache_path(cid)), measure_accuracy=params.get("accuracy", True),
-                          progress=progress)
+                          cache=Cache(self.cache_path(cid)), executor=self.executor,
+                          measure_accuracy=params.get("accuracy", True), progress=progress)
         progress("report", 0, 1)
         with tempfile.TemporaryDirectory() as tmp:
             write_outputs(run, tmp, title=question)

@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from pnyx.data import InputError
@@ -28,7 +28,7 @@ from pnyx.data import Participant as PParticipant
 from pnyx.data import Profile
 from pnyx.data import Statement as PStatement
 from pnyx.scale import get_scale
-from pnyx.serve.chooser import DEFAULT_CHOOSER, Chooser, ConsultationState
+from pnyx.serve.chooser import Chooser, ConsultationState, least_rated
 from pnyx.serve.models import (Consultation, Flag, Judgment, Participant, Run, Setting, Statement, now)
 from pnyx.serve.models import Session as WebSession
 
@@ -97,14 +97,36 @@ def session_of(s: Session, cookie: str | None) -> WebSession | None:
     return None if not cookie else s.get(WebSession, digest(cookie))
 
 
+# The rating paths' queries, built once (SQLAlchemy then reuses their compiled form; values are bound).
+_PARTICIPANT_ROW = (select(Participant.id, Participant.number, Participant.consultation_id)
+                    .join(WebSession, WebSession.participant_id == Participant.id)
+                    .where(WebSession.token_hash == bindparam("digest")))
+_CONSULTATION_ROW = select(Consultation.id, Consultation.scale, Consultation.moderation, Consultation.phase,
+                           Consultation.rating_closes, Consultation.published_run_id, Consultation.seed,
+                           Consultation.k).where(Consultation.id == bindparam("cid"))
+_SHOWN = (Statement.consultation_id == bindparam("cid")) & Statement.status.in_(bindparam("ok", expanding=True))
+_VISIBLE = select(Statement.sid, Statement.author_id).where(_SHOWN).order_by(Statement.id)
+_VISIBLE_IDS = select(Statement.sid, Statement.id).where(_SHOWN, Statement.sid.in_(bindparam("sids", expanding=True)))
+_TEXTS = select(Statement.id, Statement.sid, Statement.text).where(
+    Statement.consultation_id == bindparam("cid"), Statement.sid.in_(bindparam("sids", expanding=True)))
+_DONE = (select(Statement.sid).join(Judgment, Judgment.statement_id == Statement.id)
+         .where(Judgment.participant_id == bindparam("pid"), Judgment.phase == "rating")
+         .union(select(Statement.sid).join(Flag, Flag.statement_id == Statement.id)
+                .where(Flag.participant_id == bindparam("pid"))))
+
+
 def participant_row(s: Session, cookie: str | None):
     """``(id, number, consultation_id)`` of the participant whose session ``cookie`` is, or None (one query,
     no ORM object: the path of every judgment)."""
     if not cookie:
         return None
-    return s.execute(select(Participant.id, Participant.number, Participant.consultation_id)
-                     .join(WebSession, WebSession.participant_id == Participant.id)
-                     .where(WebSession.token_hash == digest(cookie))).first()
+    return s.execute(_PARTICIPANT_ROW, {"digest": digest(cookie)}).first()
+
+
+def consultation_row(s: Session, cid: int):
+    """What the rating paths read of a consultation (``id``, ``scale``, ``moderation``, ``phase``,
+    ``rating_closes``, ``published_run_id``, ``seed``, ``k``) as one row, no ORM object."""
+    return s.execute(_CONSULTATION_ROW, {"cid": cid}).one()
 
 
 def participant_of_session(s: Session, cookie: str | None) -> Participant | None:
@@ -293,10 +315,14 @@ def join_open(s: Session, token: str, xid: str | None = None) -> Participant | N
     return p
 
 
+def shown_statuses(c: Consultation) -> list[str]:
+    """Statuses of the statements participants see."""
+    return ["approved"] if c.moderation == "strict" else ["approved", "pending"]
+
+
 def visible(c: Consultation):
     """SQL condition: statements participants see."""
-    ok = ["approved"] if c.moderation == "strict" else ["approved", "pending"]
-    return (Statement.consultation_id == c.id) & Statement.status.in_(ok)
+    return (Statement.consultation_id == c.id) & Statement.status.in_(shown_statuses(c))
 
 
 def submit_opinion(s: Session, p: Participant, text: str) -> Statement | None:
@@ -342,9 +368,7 @@ def check_judgments(s: Session, p: Any, values: dict[str, Any], *, phase: str | 
     """The rows :func:`save_judgments` writes, after every check of :func:`submit_judgments` (reads only).
     ``p``: a participant, or a row with its ``id`` and ``consultation_id`` (:func:`participant_row`);
     ``phase``: ``rating`` or ``validation`` (default: the consultation's)."""
-    c = s.execute(select(Consultation.id, Consultation.scale, Consultation.moderation, Consultation.phase,
-                         Consultation.rating_closes, Consultation.published_run_id)
-                  .where(Consultation.id == p.consultation_id)).one()
+    c = consultation_row(s, p.consultation_id)
     if phase is None:
         phase = "validation" if c.phase == "validation" else "rating"
     if phase == "rating" and not rating_open(c):
@@ -368,8 +392,7 @@ def check_judgments(s: Session, p: Any, values: dict[str, Any], *, phase: str | 
         found = dict(s.execute(select(Statement.sid, Statement.id).where(
             Statement.consultation_id == c.id, Statement.sid.in_([x for x in parsed if x in allowed]))).all())
     else:
-        found = dict(s.execute(select(Statement.sid, Statement.id).where(visible(c), Statement.sid.in_(list(parsed))))
-                     .all())
+        found = dict(s.execute(_VISIBLE_IDS, {"cid": c.id, "ok": shown_statuses(c), "sids": list(parsed)}).all())
     for sid in parsed:
         if sid not in found:
             raise InputError(f"no statement {sid!r} to judge", field="statement")
@@ -447,24 +470,39 @@ def judgment_counts(s: Session, c: Consultation) -> dict[str, int]:
     return counts
 
 
+def _profile_loader(s: Session, cid: int):
+    """``load_profile`` of a :class:`ConsultationState`: the profile read in a session of its own (so that a
+    chooser may call it after the request's session is closed, from another thread)."""
+    bind = s.get_bind()
+
+    def load() -> Profile:
+        with Session(bind) as own:
+            return build_profile(own, own.get(Consultation, cid))
+
+    return load
+
+
 def consultation_state(s: Session, c: Consultation, p: Participant) -> ConsultationState:
     """The snapshot a chooser sees, with ``done`` filled for ``p``."""
-    sts = s.execute(select(Statement.id, Statement.sid, Statement.author_id).where(visible(c))
-                    .order_by(Statement.id)).all()
+    sts = s.execute(_VISIBLE, {"cid": c.id, "ok": shown_statuses(c)}).all()
     counts = judgment_counts(s, c)
-    judged = set(s.scalars(select(Statement.sid).join(Judgment, Judgment.statement_id == Statement.id)
-                           .where(Judgment.participant_id == p.id, Judgment.phase == "rating")))
-    flagged = set(s.scalars(select(Statement.sid).join(Flag, Flag.statement_id == Statement.id)
-                            .where(Flag.participant_id == p.id)))
-    own = {sid for _, sid, author in sts if author == p.id}
-    return ConsultationState(consultation=c.id, seed=c.seed, statements=[sid for _, sid, _ in sts],
-                             counts=counts, done={str(p.number): judged | flagged | own},
-                             load_profile=lambda: build_profile(s, c))
+    done = set(s.scalars(_DONE, {"pid": p.id}))
+    done |= {sid for sid, author in sts if author == p.id}
+    return ConsultationState(consultation=c.id, seed=c.seed, statements=[sid for sid, _ in sts], counts=counts,
+                             done={str(p.number): done}, k=c.k, load_profile=_profile_loader(s, c.id),
+                             source=str(s.get_bind().url))
 
 
-def next_batch(s: Session, p: Participant, chooser: Chooser = DEFAULT_CHOOSER) -> list[Statement]:
-    """The next statements for ``p`` to rate (in the validation phase: the slate statements not yet rated)."""
-    c = s.get(Consultation, p.consultation_id)
+def judged_count(s: Session, p: Participant) -> int:
+    """The participant's rating-phase judgments (their own statement counts as one)."""
+    return s.scalar(select(func.count()).where(Judgment.participant_id == p.id, Judgment.phase == "rating")) or 0
+
+
+def next_batch(s: Session, p: Participant, chooser: Chooser = least_rated, *,
+               per_participant: int | None = None) -> list[Statement]:
+    """The next statements for ``p`` to rate (in the validation phase: the slate statements not yet rated),
+    as ``chooser`` ranks them; none once ``p`` has made ``per_participant`` judgments (None: no limit)."""
+    c = consultation_row(s, p.consultation_id)
     if c.phase == "validation":
         done = set(s.scalars(select(Judgment.statement_id).where(Judgment.participant_id == p.id,
                                                                  Judgment.phase == "validation")))
@@ -472,8 +510,13 @@ def next_batch(s: Session, p: Participant, chooser: Chooser = DEFAULT_CHOOSER) -
         return [by[x] for x in slate_sids(s, c) if x in by and by[x].id not in done]
     if not rating_open(c):
         return []
-    sids = chooser(str(p.number), consultation_state(s, c, p))
-    by = _statements_by_sid(s, c, sids)
+    state = consultation_state(s, c, p)
+    if per_participant is not None:
+        state.batch = min(state.batch, per_participant - judged_count(s, p))
+        if state.batch <= 0:
+            return []
+    sids = chooser(str(p.number), state)[: state.batch]
+    by = {st.sid: st for st in s.execute(_TEXTS, {"cid": c.id, "sids": sids})}
     return [by[x] for x in sids if x in by]
 
 
