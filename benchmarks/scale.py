@@ -34,6 +34,7 @@ import numpy as np
 SIZES = [10_000, 100_000, 1_000_000]
 M, K, VOTES_PER_PERSON, SEED = 200, 10, 30, 2026
 COMPONENTS = ["seq-pav", "gsc", "balanced+bjr", "cf fit", "run"]
+PHASES = ["setup", "impute", "rounds", "assign", "accuracy", "audit", "extras"]
 
 
 def synthetic_votes(n: int, m: int = M, per: int = VOTES_PER_PERSON, seed: int = SEED):
@@ -121,10 +122,22 @@ def measure(component: str, n: int) -> dict:
     elif component == "run":
         from pnyx.pipeline import run
 
-        result = run(profile, K, backend="cf", measure_accuracy=True)
+        events: list[tuple[str, float]] = [("setup", start)]
+
+        def progress(phase: str, done: int, total: int) -> None:
+            group = "rounds" if phase in ("generate", "predict", "choose") else phase
+            if group != events[-1][0]:
+                events.append((group, time.perf_counter()))
+
+        result = run(profile, K, backend="cf", measure_accuracy=True, progress=progress)
+        events.append(("end", time.perf_counter()))
+        phases: dict[str, float] = {}
+        for (group, t0), (_, t1) in zip(events, events[1:]):
+            phases[group] = phases.get(group, 0.0) + t1 - t0
         accuracy = result.audit.accuracy
         info.update(bjr=result.audit.bjr.satisfied, accuracy=round(accuracy["metrics"]["accuracy"], 3),
-                    ci95=[round(x, 3) for x in accuracy["info"]["ci95"]["accuracy"]], held_out=accuracy["info"]["hidden"])
+                    ci95=[round(x, 3) for x in accuracy["info"]["ci95"]["accuracy"]], held_out=accuracy["info"]["hidden"],
+                    phases=phases, one_fit="fit" in accuracy["info"], extras_sample=result.audit.extras.get("sample"))
     seconds = time.perf_counter() - start
     return {"component": component, "n": n, "seconds": seconds,
             "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, **info}
@@ -172,6 +185,18 @@ def offline_table(sizes: list[int], timeout: float, components: list[str] = COMP
         if "error" not in r:
             lines.append(f"run at n = {n:,}: BJR {'holds' if r['bjr'] else 'violated'}; vote-held-out sign accuracy "
                          f"{r['accuracy']:.3f} (95 % CI {r['ci95'][0]:.3f}–{r['ci95'][1]:.3f}, {r['held_out']} held-out votes)")
+    runs = [(n, results["run", n]) for n in sizes if "phases" in results["run", n]]
+    if runs:
+        lines += ["", "Whole run by phase (seconds; `rounds` = the k generate/predict/choose rounds, `assign` = the "
+                  "balanced assignment, `extras` = pnyx.methods audit extras):", "",
+                  "| n | " + " | ".join(PHASES) + " | total |", "|---|" + "---|" * (len(PHASES) + 1)]
+        for n, r in runs:
+            lines.append(f"| {n:,} | " + " | ".join(f"{r['phases'].get(p, 0.0):.1f}" for p in PHASES)
+                         + f" | {r['seconds']:.1f} |")
+        for n, r in runs:
+            sample = r["extras_sample"]
+            lines.append(f"run at n = {n:,}: {'one cf fit (imputation and hold-out)' if r['one_fit'] else 'two cf fits'}; "
+                         + (f"extras on a sample of {sample['participants']:,}" if sample else "extras on everyone"))
     r = run_one("read votes.csv", 1_000_000, timeout)
     if "error" not in r:
         lines.append(f"Polis reader: a 1,000,000-row votes.csv ({r['participants']:,} voters, {r['final_votes']:,} latest votes) "

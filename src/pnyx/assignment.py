@@ -15,8 +15,13 @@ minimum cost for its imbalances, so the result is optimal once no position is ov
 
 To keep the number of augmentations small the start is the assignment of every participant to
 its best position at *prices* p (argmax_j u_ij − p_j), with p the optimal dual prices of the same
-problem on a random quarter of the participants (solved the same way, recursively). Any start of
-that form is a minimum-cost flow for its own group sizes, so the prices only change the speed.
+problem on a random quarter of the participants (solved the same way, recursively). Participants
+with several best positions at those prices (exact ties, e.g. utilities clipped at the top of the
+scale, where the optimal prices of tied positions are often equal) are spread over them to even out
+the group sizes: otherwise all of them would start at the lowest such position and the paths, each
+moving the few participants of least loss, would have to move them back almost one at a time. Any
+start of that form is a minimum-cost flow for its own group sizes, so the prices and the spreading
+only change the speed.
 The returned ``prices`` are the dual certificate: every participant is at a position maximising
 u_ij − p_j.
 """
@@ -100,24 +105,63 @@ def _solve(V: np.ndarray, q: int, rem: int, rng: np.random.Generator) -> tuple[n
     if n >= _WARM_START_MIN:
         sub = np.sort(rng.choice(n, n // 4, replace=False))
         _, p, steps = _solve(V[sub], *divmod(sub.size, k), rng)
-    a = np.argmax(V - p, axis=1)
+    a = _start(V, p)
     a, count = _augment(V, a, q, rem)
     return a, _prices(V, a), steps + [count]
+
+
+def _start(V: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each participant at a position maximising u_ij − p_j; those with several such positions (exact
+    ties, e.g. utilities clipped at the top of the scale) spread over them to even out the group sizes,
+    one tie pattern at a time, largest first (water filling)."""
+    R = V - p
+    best = R.max(axis=1)
+    T = R >= best[:, None]
+    a = T.argmax(axis=1)
+    k = V.shape[1]
+    several = np.flatnonzero(T.sum(axis=1) > 1)
+    if several.size == 0 or k > 62:
+        return a
+    counts = np.bincount(np.delete(a, several), minlength=k)
+    code = T[several] @ (np.int64(1) << np.arange(k, dtype=np.int64))
+    kinds, inverse, sizes = np.unique(code, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    ends = np.cumsum(sizes)
+    for t in np.argsort(-sizes, kind="stable"):
+        members = several[order[ends[t] - sizes[t]:ends[t]]]
+        S = np.flatnonzero((int(kinds[t]) >> np.arange(k)) & 1)
+        give = _water(counts[S], members.size)
+        a[members] = np.repeat(S, give)
+        counts[S] += give
+    return a
+
+
+def _water(c: np.ndarray, m: int) -> np.ndarray:
+    """Non-negative integers summing to m that raise the smallest of the counts c as evenly as possible."""
+    low = np.sort(c)
+    cum = np.cumsum(low)
+    for t in range(1, c.size + 1):
+        level = (m + cum[t - 1]) / t
+        if t == c.size or level <= low[t]:
+            break
+    give = np.maximum(np.floor(level) - c, 0).astype(int)
+    give[np.lexsort((np.arange(c.size), c + give))[:m - int(give.sum())]] += 1
+    return give
 
 
 class _ExchangeGraph:
     """Arc costs W[j, l] = min over participants i now at j of u_ij − u_il, kept up to date as people move.
 
     The loss of moving i from j to l depends on i, j and l only, so each position keeps its starting
-    members sorted by loss per target column (a pointer skips those who left) plus a short list of
-    those who arrived later.
+    members sorted by loss per target (one contiguous row per target; a pointer skips those who left)
+    plus a list of those who arrived later, sorted in again once it outgrows about √(members·k).
     """
 
     def __init__(self, V: np.ndarray, a: np.ndarray):
         self.V, self.a = V, a
         k = V.shape[1]
-        self.order: list[np.ndarray] = [np.empty((0, k), dtype=int)] * k
-        self.losses: list[np.ndarray] = [np.empty((0, k))] * k
+        self.order: list[np.ndarray] = [np.empty((k, 0), dtype=int)] * k
+        self.losses: list[np.ndarray] = [np.empty((k, 0))] * k
         self.ptr = np.zeros((k, k), dtype=int)
         self.arrived: list[np.ndarray] = [np.empty(0, dtype=int) for _ in range(k)]
         self.W = np.full((k, k), np.inf)
@@ -128,47 +172,62 @@ class _ExchangeGraph:
     def _sort(self, j: int) -> None:
         """Sort position j's current members by loss per target (arrivals become members)."""
         idx = np.flatnonzero(self.a == j)
-        L = self.V[idx, j][:, None] - self.V[idx]
-        o = np.argsort(L, axis=0, kind="stable")
-        self.order[j], self.losses[j] = idx[o], np.take_along_axis(L, o, axis=0)
+        L = (self.V[idx, j][:, None] - self.V[idx]).T
+        o = np.argsort(L, axis=1, kind="stable")
+        self.order[j], self.losses[j] = idx[o], np.take_along_axis(L, o, axis=1)
         self.ptr[j] = 0
         self.arrived[j] = np.empty(0, dtype=int)
 
     def update(self, j: int) -> None:
         a, k = self.a, self.V.shape[1]
         self.arrived[j] = came = self.arrived[j][a[self.arrived[j]] == j]
-        if came.size > _RESORT:  # keep the unsorted arrivals short
+        if came.size > max(_RESORT, int(np.sqrt(self.order[j].shape[1] * k))):  # keep the unsorted arrivals short
             self._sort(j)
             came = self.arrived[j]
         row = (self.V[came, j][:, None] - self.V[came]).min(axis=0) if came.size else np.full(k, np.inf)
         order, losses = self.order[j], self.losses[j]
-        size, cols, p = len(order), np.arange(k), self.ptr[j]
+        size, cols, p = order.shape[1], np.arange(k), self.ptr[j]
         if size:
             # advance each target's pointer past the members who left (all targets checked at once;
             # the few pointers that must move scan ahead in chunks)
-            left = (p < size) & (a[order[np.minimum(p, size - 1), cols]] != j)
+            left = (p < size) & (a[order[cols, np.minimum(p, size - 1)]] != j)
             for l in np.flatnonzero(left):
-                q = p[l]
-                while q < size:
-                    here = a[order[q:q + 64, l]] == j
-                    if here.any():
-                        q += int(here.argmax())
-                        break
-                    q += 64
-                p[l] = min(q, size)
+                p[l] = self._live(j, l, int(p[l]))
             live = p < size
-            row[live] = np.minimum(row[live], losses[p[live], cols[live]])
+            row[live] = np.minimum(row[live], losses[cols[live], p[live]])
         row[j] = np.inf
         self.W[j] = row
 
-    def cheapest(self, j: int, l: int) -> np.ndarray:
-        """Participants at j whose move to l costs exactly W[j, l] (lowest indices first)."""
-        w, p, col = self.W[j, l], self.ptr[j, l], self.losses[j][:, l]
-        run = self.order[j][p:np.searchsorted(col, w, side="right"), l]
+    def _live(self, j: int, l: int, q: int) -> int:
+        """The first position from q on in j's order towards l of a member still at j (or the end)."""
+        order, size = self.order[j][l], self.order[j].shape[1]
+        while q < size:
+            here = self.a[order[q:q + 64]] == j
+            if here.any():
+                return q + int(here.argmax())
+            q += 64
+        return size
+
+    def cheapest(self, j: int, l: int, limit: int) -> np.ndarray:
+        """Up to ``limit`` participants at j whose move to l costs exactly W[j, l] (sorted members first)."""
+        w, p = self.W[j, l], int(self.ptr[j, l])
+        order, col = self.order[j][l], self.losses[j][l]
+        end = p + int(np.searchsorted(col[p:], w, side="right"))
+        found: list[np.ndarray] = []
+        taken = 0
+        while p < end and taken < limit:  # members in order, skipping those who left
+            step = max(64, 2 * (limit - taken))
+            chunk = order[p:min(end, p + step)]
+            p += step
+            chunk = chunk[self.a[chunk] == j]
+            found.append(chunk)
+            taken += chunk.size
+        run = np.concatenate(found)[:limit] if found else np.empty(0, dtype=int)
         came = self.arrived[j]
-        came = came[self.V[came, j] - self.V[came, l] == w]
-        found = np.concatenate([run, came])  # someone who left and came back can be in both
-        return np.unique(found[self.a[found] == j])
+        came = came[(self.a[came] == j) & (self.V[came, j] - self.V[came, l] == w)]
+        if came.size and run.size:  # someone who left and came back can be in both
+            came = came[~np.isin(came, run)]
+        return np.concatenate([run, np.unique(came)])[:limit]
 
     def move(self, who: np.ndarray, l: int) -> None:
         self.a[who] = l
@@ -214,12 +273,12 @@ def _augment(V: np.ndarray, a: np.ndarray, q: int, rem: int) -> tuple[np.ndarray
             path.append(int(pred[path[-1]]))
         path.reverse()
         amount = min(excess[path[0]], free_extra if t == X else -excess[t])
+        if X in path:
+            amount = 1
         movers = {}
         for u, v in zip(path, path[1:]):
-            if X in (u, v):
-                amount = min(amount, 1)
-            else:
-                movers[u, v] = graph.cheapest(u, v)
+            if X not in (u, v):
+                movers[u, v] = graph.cheapest(u, v, amount)
                 amount = min(amount, movers[u, v].size)
         for u, v in zip(path, path[1:]):
             if v == X:

@@ -236,7 +236,7 @@ class Profile:
         """A copy whose unknown (or, if asked, all non-observed) entries take ``predicted`` where it is finite.
 
         ``predicted`` (and ``uncertainty``) cover the ``rows`` × ``cols`` of the profile (default: all);
-        they are written one column at a time, so no other n × m temporary is made."""
+        they are written in row blocks, so no other n × m temporary is made."""
         n, m = self.utilities.shape
         rows = np.arange(n) if rows is None else np.asarray(rows, dtype=int)
         cols = np.arange(m) if cols is None else np.asarray(cols, dtype=int)
@@ -250,18 +250,20 @@ class Profile:
         if uncertainty is not None:
             uncertainty = np.asarray(uncertainty).reshape(rows.size, cols.size)
             unc = np.full((n, m), np.nan, dtype=self.utilities.dtype) if unc is None else unc.copy()
-        everyone = rows.size == n and bool((rows == np.arange(n)).all())
-        at = slice(None) if everyone else rows
-        for b, j in enumerate(cols):
-            value = predicted[:, b]
-            take = np.isfinite(value) & ~self.observed[at, j]
+        step = max(1, (1 << 20) // max(cols.size, 1))
+        for at in range(0, rows.size, step):  # row blocks of about a million entries
+            sub = np.ix_(rows[at:at + step], cols)
+            value = predicted[at:at + step]
+            take = np.isfinite(value) & ~self.observed[sub]
             if not overwrite_observed:
-                take &= np.isnan(self.utilities[at, j])
-            where = rows[take]
-            utilities[where, j] = np.clip(value[take], 0.0, MAX_UTILITY)
-            provenance[where, j] = code
+                take &= np.isnan(self.utilities[sub])
+            writes = [(utilities, np.clip(value, 0.0, MAX_UTILITY)), (provenance, code)]
             if uncertainty is not None:
-                unc[where, j] = uncertainty[take, b]
+                writes.append((unc, uncertainty[at:at + step]))
+            for target, new in writes:
+                block = target[sub]
+                block[take] = new[take] if np.ndim(new) else new
+                target[sub] = block
         return replace(self, utilities=utilities, provenance=provenance, provenance_labels=labels, uncertainty=unc)
 
     def add_statements(self, statements: Sequence[Statement]) -> "Profile":

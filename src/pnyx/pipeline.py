@@ -181,24 +181,32 @@ def run(
     # default extractive proposes only the data's statements (see default_generators)
     source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
     gens = [get_generative(g, settings, **(source if g == "extractive" else {})) for g in generators]
-    result = generative_social_choice(profile, k, discriminative=disc, generators=gens, rule=rule, budget=budget,
+    progress("impute", 0, 1)
+    fill, hide = one_fit(profile, disc, oracle, seed)
+    result = generative_social_choice(profile, k, discriminative=fill, generators=gens, rule=rule, budget=budget,
                                       keep_candidates=keep_candidates, seats=seats, tolerance=tolerance,
                                       tiebreak=tiebreak, policy=policy, seed=seed, progress=progress, oracle=oracle)
+    progress("assign", 0, 1)
     assignment = balanced(result.utilities, result.slate)
+    progress("assign", 1, 1)
     report = None
     if measure_accuracy and profile.observed.any():
         from pnyx.evaluate.accuracy import statement_held_out, vote_held_out
 
         step = lambda done, total: progress("accuracy", done, total)  # noqa: E731
-        measured = disc if oracle is None else oracle.screen  # (measuring the paid backend would cost calls)
-        report = (vote_held_out(profile, measured, seed=seed, progress=step) if profile.scale == "vote"
+        measured = fill if oracle is None else oracle.screen  # (measuring the paid backend would cost calls)
+        report = (vote_held_out(profile, measured, seed=seed, progress=step, hide=hide) if profile.scale == "vote"
                   else statement_held_out(profile, measured, progress=step))
+        if hide is not None:
+            report.info["fit"] = ONE_FIT
     progress("audit", 0, 1)
     labels = [label for label in result.profile.provenance_labels if label != "observed"]
     checked = audit(result, assignment, accuracy=report, usage=usage_of([disc, *gens]),
                     backend=labels[0] if labels else backend)
     run_ = Run(result=result, assignment=assignment, audit=checked, backend=backend, generators=list(generators),
                participants_excluded=left_out)
+    progress("audit", 1, 1)
+    progress("extras", 0, 1)
     checked.extras = audit_extras(result.profile, result.utilities, result.slate, run_.matching, seed=seed,
                                   predicted=None if report is None else held_out_predictions(profile, report),
                                   bias=report is not None, llm=disc if bias_paraphrases else None,
@@ -206,8 +214,36 @@ def run(
     for key, value in checked.extras.get("bias_paraphrases", {}).get("usage", {}).items():
         if key in checked.model_usage:
             checked.model_usage[key] += value
-    progress("audit", 1, 1)
+    drawn = checked.extras.get("sample")
+    if drawn:
+        checked.caveats.append(f"The extra audit measures (maximal lottery, divisiveness, inclusion, egalitarian "
+                               f"groups, bias) are computed on a seeded sample of {drawn['participants']:,} of the "
+                               f"{drawn['of']:,} participants (seed {drawn['seed']}): estimates, not exact values.")
+    progress("extras", 1, 1)
     return run_
+
+
+ONE_FIT = ("one fit without the held-out votes both scored them and imputed the utilities the slate was chosen "
+           "on (observed votes, held-out ones included, keep their observed values)")
+
+
+def one_fit(profile: Profile, disc: Any, oracle: Any, seed: int) -> tuple[Any, Any]:
+    """The backend that fills the pool, and the votes held out of its fit (or None).
+
+    On vote data large enough that the accuracy hold-out is capped at its stated sample
+    (:data:`pnyx.evaluate.accuracy.DEFAULT_SAMPLE` votes), a backend that can be fit once (``fitted``,
+    e.g. ``cf``) with exhaustive queries is fit once without those seeded votes, whether or not the
+    accuracy is measured (so the slate does not depend on that): the fit imputes the pool and is the one
+    whose accuracy is measured (:data:`ONE_FIT`). Otherwise ``disc`` fills the pool, refit per use.
+    """
+    if not (oracle is None and profile.scale == "vote" and hasattr(disc, "fitted") and profile.observed.any()):
+        return disc, None
+    from pnyx.evaluate.accuracy import DEFAULT_SAMPLE, vote_holdout
+
+    hide = vote_holdout(profile, seed=seed, sample=DEFAULT_SAMPLE)
+    if np.count_nonzero(hide) < DEFAULT_SAMPLE:  # small data: every vote helps the imputation
+        return disc, None
+    return disc.fitted(profile, hide), hide
 
 
 PAID = ("llm",)

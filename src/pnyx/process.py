@@ -431,7 +431,9 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
             choice["seen"] = pool.profile.observed[:, cols].sum(axis=0)
         asked = None
         if oracle is None:
-            step = gsc_round(pool.profile.utilities[:, cols], unmatched, r, **choice)
+            U = pool.profile.utilities
+            everything = len(cols) == U.shape[1] and cols == list(range(U.shape[1]))
+            step = gsc_round(U if everything else U[:, cols], unmatched, r, **choice)  # no n × m copy if all compete
         else:
             pool.profile, step, asked = oracle.round(pool.profile, cols, unmatched, r, **choice)
         j = cols[step.candidate]

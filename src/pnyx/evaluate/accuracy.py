@@ -164,18 +164,34 @@ def statement_held_out(profile: Profile, backend: DiscriminativeBackend, *, samp
     )
 
 
-def vote_held_out(
-    profile: Profile, backend: DiscriminativeBackend, frac: float = 0.1, seed: int = 0, *,
-    sample: int | None = DEFAULT_SAMPLE, progress: Progress | None = None
-) -> AccuracyReport:
-    """Hide a seeded ``frac`` of the agree/disagree votes, but at most ``sample`` of them (None: no
-    limit), predict them, score the sign (see the module docstring)."""
+def vote_holdout(profile: Profile, frac: float = 0.1, seed: int = 0, *,
+                 sample: int | None = DEFAULT_SAMPLE) -> np.ndarray:
+    """The agree/disagree votes :func:`vote_held_out` hides (same arguments), as an n × m mask: a seeded
+    ``frac`` of them, but at most ``sample`` (None: no limit)."""
+    signed, count, sampled = _signed(profile, frac, sample)
+    return holdout_mask(signed, sample / count if sampled else frac, seed)
+
+
+def _signed(profile: Profile, frac: float, sample: int | None) -> tuple[np.ndarray, int, bool]:
+    """The agree/disagree votes, their number, and whether ``frac`` of them exceeds ``sample``."""
     if profile.scale != "vote":
         raise ValueError(f"vote-held-out needs agree/disagree votes; this profile holds {profile.scale}s")
     signed = profile.observed & (profile.utilities != MIDPOINT)
     count = int(np.count_nonzero(signed))
-    sampled = sample is not None and max(1, int(round(frac * count))) > sample
-    hide = holdout_mask(signed, sample / count if sampled else frac, seed)
+    return signed, count, sample is not None and max(1, int(round(frac * count))) > sample
+
+
+def vote_held_out(
+    profile: Profile, backend: DiscriminativeBackend, frac: float = 0.1, seed: int = 0, *,
+    sample: int | None = DEFAULT_SAMPLE, progress: Progress | None = None, hide: np.ndarray | None = None
+) -> AccuracyReport:
+    """Hide a seeded ``frac`` of the agree/disagree votes, but at most ``sample`` of them (None: no
+    limit), predict them, score the sign (see the module docstring). ``hide``: the mask
+    :func:`vote_holdout` gives for these arguments, if already made (e.g. to fit ``backend`` without those
+    votes once, :meth:`pnyx.queries.cf.CollaborativeFiltering.fitted`)."""
+    signed, count, sampled = _signed(profile, frac, sample)
+    if hide is None:
+        hide = holdout_mask(signed, sample / count if sampled else frac, seed)
     visible = profile.hide(hide)
     rows, cols = np.nonzero(hide)
     urows, ucols, at = _grid(rows, cols)

@@ -43,10 +43,14 @@ def _labels(g: Groups) -> list[str | None]:
     return [g.names[q] if q >= 0 else None for q in g.labels]
 
 
+EXTRAS_SAMPLE = 10_000
+"""Participants :func:`audit_extras` reads at most: above this, a seeded sample of this many."""
+
+
 def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignment: Any, *,
                  predicted: np.ndarray | None = None, epsilon: float = 1.0, seed: int = 0,
                  backend: str = "cf", bias: bool = True, llm: Any = None, paraphrases: int = 0,
-                 paraphrase_pairs: int = 48) -> dict[str, Any]:
+                 paraphrase_pairs: int = 48, sample: int | None = EXTRAS_SAMPLE) -> dict[str, Any]:
     """The toolbox's part of a run's audit, JSON-able.
 
     Parameters
@@ -68,6 +72,11 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
         With an :class:`pnyx.queries.llm.LLMBackend` and ``paraphrases`` ≥ 2: the bias audit of that
         backend under that many wordings of its rating prompt (:func:`paraphrase_bias_audit`, on
         ``paraphrase_pairs`` observed judgments; it costs ``paraphrases × paraphrase_pairs`` calls).
+    sample
+        With more participants than this (None: never), everything below is computed on a seeded
+        uniform sample of this many of them (their rows of the data, ``U``, the assignment and
+        ``predicted``), and ``sample`` in the result says so: estimates of the whole population's
+        values, at a cost that no longer grows with n.
 
     Returns
     -------
@@ -77,16 +86,26 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
         ``inclusion`` (per group and summaries), ``egalitarian`` (each group's mean best-in-slate
         utility for this slate and for the ``maxmin-groups`` slate of the same size),
         ``bias`` (per-group predictor errors on held-out observed judgments; absent without any),
-        ``bias_paraphrases`` (the same per wording of the LLM's prompt, with ``paraphrases``).
+        ``bias_paraphrases`` (the same per wording of the LLM's prompt, with ``paraphrases``),
+        ``sample`` (participants read, of how many, the seed; absent when everyone was read).
     """
+    a = np.asarray(getattr(assignment, "assignment", assignment), dtype=int)
+    drawn = None
+    if sample is not None and profile.n > sample:
+        rows = np.sort(np.random.default_rng(seed).choice(profile.n, sample, replace=False))
+        drawn = {"participants": int(sample), "of": int(profile.n), "seed": seed,
+                 "how": "a seeded uniform sample of the participants; every value here is computed on it"}
+        profile, U, a = profile.subset(participants=rows), U[rows], a[rows]
+        predicted = None if predicted is None else np.asarray(predicted)[rows]
     U = np.asarray(U, dtype=float)
     slate = [int(j) for j in slate]
-    a = np.asarray(getattr(assignment, "assignment", assignment), dtype=int)
     J = _judged(profile, U)
     groups = _groups(profile, np.nan_to_num(U, nan=2.0), seed)
     out: dict[str, Any] = {"groups": {"method": groups.method, "names": groups.names,
                                       "sizes": np.bincount(groups.labels[groups.labels >= 0],
                                                            minlength=groups.count).tolist()}}
+    if drawn is not None:
+        out["sample"] = drawn
     ml = maximal_lottery(J)
     out["maximal_lottery"] = {"value": ml.value, "condorcet_winner": None if ml.condorcet_winner is None
                               else _id(profile, ml.condorcet_winner),

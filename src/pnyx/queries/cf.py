@@ -20,7 +20,7 @@ factors as fixed: σ² (1 + x_jᵀ A_i⁻¹ x_j + y_iᵀ B_j⁻¹ y_i), σ² the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -142,6 +142,12 @@ def _solve(gram: np.ndarray, rhs: np.ndarray, inverse: bool):
     return np.einsum("akl,al->ak", inv, rhs), inv
 
 
+def _masked_residual(U: np.ndarray, offset: np.ndarray, mask: np.ndarray, out: np.ndarray) -> None:
+    """out = U − offset where ``mask``, 0 elsewhere (unobserved entries may be NaN), without temporaries."""
+    out.fill(0)
+    np.subtract(U, offset, out=out, where=mask)
+
+
 def _fit_dense(U: np.ndarray, mask: np.ndarray, rank: int, reg: float, n_iter: int, seed: int) -> BiasedMF:
     """ALS as :func:`fit_biased_mf`, one pass over row blocks per sweep: each block's rows are solved
     from products of its dense observed mask with the statements' outer products, and the same block
@@ -159,6 +165,7 @@ def _fit_dense(U: np.ndarray, mask: np.ndarray, rank: int, reg: float, n_iter: i
     d = rank + 1
     eye = reg * np.eye(d)
     inv_u = inv_i = None
+    O_buf, R_buf = np.empty((min(n, BLOCK_ROWS), m), dt), np.empty((min(n, BLOCK_ROWS), m), dt)
     for it in range(n_iter):
         last = it == n_iter - 1
         X = np.hstack([Q, np.ones((m, 1))])
@@ -167,15 +174,17 @@ def _fit_dense(U: np.ndarray, mask: np.ndarray, rank: int, reg: float, n_iter: i
         if last:
             inv_u = np.empty((n, d, d))
         for blk in blocks:
-            O = mask[blk].astype(dt)
-            R = np.where(mask[blk], U[blk] - dt.type(mu) - c.astype(dt), 0).astype(dt, copy=False)
+            M = mask[blk]
+            O, R = O_buf[:M.shape[0]], R_buf[:M.shape[0]]
+            np.copyto(O, M)  # (much faster than M.astype in numpy 2.3)
+            _masked_residual(U[blk], dt.type(mu) + c.astype(dt), M, R)
             sol, inv = _solve((O @ outer_x).reshape(-1, d, d) + eye, R @ X.astype(dt), last)
             P[blk], b[blk] = sol[:, :rank], sol[:, rank]
             if last:
                 inv_u[blk] = inv
             Y = np.hstack([P[blk], np.ones((O.shape[0], 1))])
             col_gram += O.T @ _outer(Y).astype(dt)
-            R = np.where(mask[blk], U[blk] - dt.type(mu) - b[blk, None].astype(dt), 0).astype(dt, copy=False)
+            _masked_residual(U[blk], dt.type(mu) + b[blk, None].astype(dt), M, R)
             col_rhs += R.T @ Y.astype(dt)
         sol, inv_i = _solve(col_gram.reshape(m, d, d) + eye, col_rhs, last)
         Q, c = sol[:, :rank], sol[:, rank]
@@ -294,6 +303,23 @@ class CollaborativeFiltering(DiscriminativeBackend):
         return select_biased_mf(profile.utilities, profile.observed, ranks=self.ranks, regs=self.regs,
                                 n_iter=self.n_iter, seed=self.seed)
 
+    def fitted(self, profile: Profile, hidden: np.ndarray) -> "FittedCF":
+        """This backend fit once, on ``profile``'s observed judgments less those under ``hidden``: one fit
+        that both scores the hidden judgments (they are held out from it) and imputes the profile (where
+        observed entries keep their observed values), instead of a fit for each.
+
+        Returns
+        -------
+        FittedCF
+            Predicts for ``profile``'s participants and statements, and for statements added later
+            (nobody judged them: μ + b_i, as a refit would give).
+        """
+        require_judgments(profile, self.name)
+        fit = select_biased_mf(profile.utilities, profile.observed & ~np.asarray(hidden, dtype=bool),
+                               ranks=self.ranks, regs=self.regs, n_iter=self.n_iter, seed=self.seed)
+        fit.info["held_out_of_fit"] = int(np.count_nonzero(hidden))
+        return FittedCF(fit, profile.n)
+
     def predict(self, profile: Profile, participants: Sequence[int] | None = None,
                 statements: Sequence[int] | None = None) -> Prediction:
         require_judgments(profile, self.name)
@@ -316,3 +342,24 @@ class CollaborativeFiltering(DiscriminativeBackend):
             uncertainty=sd,
             info={"rank": fit.rank, "reg": fit.reg, **fit.info},
         )
+
+
+class FittedCF(CollaborativeFiltering):
+    """:class:`CollaborativeFiltering` with its fit done once (:meth:`CollaborativeFiltering.fitted`)."""
+
+    def __init__(self, model: BiasedMF, n: int):
+        super().__init__()
+        self.model_fit, self.n = model, n
+
+    def fit(self, profile: Profile) -> BiasedMF:
+        if profile.n != self.n:
+            raise ValueError(f"this fit is for {self.n} participants, not {profile.n}")
+        f, extra = self.model_fit, profile.m - self.model_fit.item_bias.size
+        if extra <= 0:
+            return f
+        # statements nobody judged: no bias, no factors, the prior's precision (λ·I)
+        d = f.rank + 1
+        inv = None if f.item_precision_inv is None else np.concatenate(
+            [f.item_precision_inv, np.broadcast_to(np.eye(d) / f.reg, (extra, d, d))])
+        return replace(f, item_bias=np.concatenate([f.item_bias, np.zeros(extra)]),
+                       item_factors=np.vstack([f.item_factors, np.zeros((extra, f.rank))]), item_precision_inv=inv)

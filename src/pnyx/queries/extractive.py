@@ -44,8 +44,11 @@ def column_means(A: np.ndarray, empty: float = np.nan) -> np.ndarray:
 
 
 def r_support(U: np.ndarray, r: int) -> np.ndarray:
-    """Per column of ``U`` (members × candidates, NaN unknown): mean of the r highest known values."""
-    return column_means(-np.sort(-np.where(np.isnan(U), -np.inf, U), axis=0)[:r])
+    """Per column of ``U`` (members × candidates, NaN unknown): mean of the r highest known values (by
+    selection, ``np.partition``, not a sort)."""
+    known = np.where(np.isnan(U), -np.inf, U)
+    return column_means(np.partition(known, known.shape[0] - r, axis=0)[known.shape[0] - r:] if r < known.shape[0]
+                        else known)
 
 
 def dedup(vectors: np.ndarray, threshold: float) -> list[int]:
@@ -88,7 +91,8 @@ class ExtractiveGenerator(GenerativeBackend):
         judged, proxied = [], []
         if self.source in ("statements", "both"):
             cols = np.array([j for j, s in enumerate(profile.statements) if fits(s.text)], dtype=int)
-            U = np.where(profile.observed, profile.utilities, np.nan)[np.ix_(rows, cols)]
+            grid = np.ix_(rows, cols)
+            U = np.where(profile.observed[grid], profile.utilities[grid], np.nan)
             if self.predictor is not None and len(cols) and np.isnan(U).any():
                 U = np.where(np.isnan(U), self.predictor.predict(profile, rows, cols).utilities, U)
             for j, score, mean in zip(cols, r_support(U, r), column_means(U, -np.inf)):

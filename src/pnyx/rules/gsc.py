@@ -83,11 +83,11 @@ _BLOCK_ENTRIES = 1 << 23
 """Entries per column block when scoring: bounds the working memory of a round (64 MB in float64)."""
 
 
-def _top(values: np.ndarray, rows: np.ndarray, r: int, alternatives) -> tuple[np.ndarray, Tie | None]:
+def _top(values: np.ndarray, rows: np.ndarray, r: int, rank) -> tuple[np.ndarray, Tie | None]:
     """The r ≥ 1 rows with the largest values, and the participant tie at the cut, if any.
 
-    At the cut, rows with fewer alternatives (lower is first; ``alternatives(rows)`` gives them,
-    asked only when there is a tie), then lower rows, are taken.
+    At the cut, the rows with the lowest ``rank(rows)`` (distinct integers, asked only when there is a
+    tie: the order of fewest alternatives, then lowest row) are taken, by selection.
     """
     u = values.size
     cut = np.partition(values, u - r)[u - r]
@@ -96,8 +96,7 @@ def _top(values: np.ndarray, rows: np.ndarray, r: int, alternatives) -> tuple[np
     need = r - above.size
     at_cut = None
     if at.size > need:
-        order = np.lexsort((rows[at], alternatives(rows[at])))
-        take = at[order[:need]]
+        take = at[np.argpartition(rank(rows[at]), need - 1)[:need]]
         at_cut = Tie(None, rows[at].tolist(), np.sort(rows[take]).tolist(),
                      "fewest alternatives (lowest mean utility over the candidates), then lowest row",
                      kind="participants", value=float(cut))
@@ -128,6 +127,43 @@ def _scores(U: np.ndarray, rows: np.ndarray | None, r: int, columns: np.ndarray)
             block[gone] = (-1.0 - gone)[:, None]
         block.partition(n - r, axis=0)
         out[at:at + step] = block[n - r]
+    return out
+
+
+_SAMPLE = 20_000
+"""Rows of the seeded sample from which :func:`_rth_largest` guesses a threshold."""
+
+
+def _transposed(U: np.ndarray) -> np.ndarray:
+    """U.T as a C-ordered copy, written in row blocks (cache-friendly, unlike one strided copy)."""
+    W = np.empty((U.shape[1], U.shape[0]), dtype=U.dtype)
+    for at in range(0, U.shape[0], 4096):
+        W[:, at:at + 4096] = U[at:at + 4096].T
+    return W
+
+
+def _rth_largest(W: np.ndarray, cols: np.ndarray, r: int, unmatched: int, sample: np.ndarray,
+                 mask: np.ndarray) -> np.ndarray:
+    """The r-th largest of each row ``W[c]`` (c in ``cols``) over all n entries, where the ``n − unmatched``
+    matched entries are negative and every other one is ≥ 0: exact, by selection among the entries at or
+    above a threshold guessed from a seeded sample of rows (a rank 4 standard deviations below the
+    sample's, so rarely too high), over the whole row when fewer than r entries reach it."""
+    n = W.shape[1]
+    if 4 * sample.size > n:  # a sample this large saves nothing: one selection over the whole block
+        return np.partition(W[cols], n - r, axis=1)[:, n - r].astype(np.float64)
+    live = sample[mask[sample]]
+    out = np.empty(cols.size, dtype=np.float64)
+    rank = r / unmatched * live.size
+    rank = int(np.ceil(rank + 4.0 * np.sqrt(rank) + 10))
+    for b, c in enumerate(cols):
+        row = W[c]
+        if rank < live.size:
+            guess = np.partition(row[live], live.size - rank)[live.size - rank]
+            top = row[row >= guess]
+            if top.size >= r:
+                out[b] = np.partition(top, top.size - r)[top.size - r]
+                continue
+        out[b] = np.partition(row, n - r)[n - r]
     return out
 
 
@@ -222,15 +258,18 @@ def _decide(U: np.ndarray, rows: np.ndarray, r: int, scores: np.ndarray, toleran
     best = float(scores.max())
     near = np.flatnonzero(scores >= best - tolerance - _EXACT * (1.0 + abs(best)))
 
-    means: list[np.ndarray] = []
+    ranks: list[np.ndarray] = []
 
     def alternatives(tied: np.ndarray) -> np.ndarray:
-        if not means:  # every row's mean over the pool, once per round and only if a cut is tied
+        if not ranks:  # every row's place by (mean over the pool, row), once per round and only if a cut is tied
             total = U.sum(axis=1, dtype=np.float64)
             if pool is not None and pool.size < U.shape[1]:
                 total -= U[:, np.setdiff1d(np.arange(U.shape[1]), pool)].sum(axis=1, dtype=np.float64)
-            means.append(total / (U.shape[1] if pool is None else pool.size))
-        return means[0][tied]
+            means = total / (U.shape[1] if pool is None else pool.size)
+            place = np.empty(U.shape[0], dtype=np.int64)
+            place[np.lexsort((np.arange(U.shape[0]), means))] = np.arange(U.shape[0])
+            ranks.append(place)
+        return ranks[0][tied]
 
     by_content = tiebreak != "lowest" and near.size > 1
     groups = {int(c): _top(U[rows, c], rows, r, alternatives) for c in (near if by_content else near[:1])}
@@ -301,7 +340,8 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
     scores: list[float] = []
     ties: list[Tie] = []
     sizes = round_sizes(n, k)
-    W = np.array(U.T, order="C")  # a copy (never a view of U): each statement's column contiguous; matched rows set below 0
+    W = _transposed(U)  # a copy (never a view of U): each statement's column contiguous; matched rows set below 0
+    sample = np.sort(np.random.default_rng(0).choice(n, min(n, _SAMPLE), replace=False))
     step_cols = max(1, _BLOCK_ENTRIES // n)
     for t, r in enumerate(sizes):
         if t and r < sizes[t - 1]:
@@ -313,8 +353,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
         best, at, chunk = -np.inf, 0, 8
         while at < todo.size and bound[todo[at]] >= best - tolerance - _EXACT * (1.0 + abs(best)):
             cols = np.sort(todo[at:at + (step_cols if np.isinf(bound[todo[at]]) else chunk)])
-            # matched rows sort below every utility: the r-th largest is among the unmatched
-            score[cols] = np.partition(W[cols], n - r, axis=1)[:, n - r]
+            score[cols] = _rth_largest(W, cols, r, rows.size, sample, unmatched)
             bound[cols] = score[cols]
             best = max(best, float(score[cols].max()))
             at += cols.size
@@ -329,7 +368,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
         chosen[step.candidate] = True
         unmatched[step.matched] = False
         assignment[step.matched] = t
-        matched = np.asarray(step.matched)
+        matched = np.sort(step.matched)
         W[:, matched] = -1.0 - matched  # distinct values: np.partition slows down on many equal ones
     return RuleResult(slate, "gsc", k, scores, ties, "ok", {"assignment": assignment, "round_sizes": sizes})
 
@@ -380,7 +419,7 @@ def gsc_budgeted(
                 if len(tied) > 1:
                     ties.append(tie(len(slate), tied, a))
                 rows = np.flatnonzero(unmatched & (U[:, a] >= level))
-                group, at_cut = _top(U[rows, a], rows, int(need[a]), lambda tied: np.zeros(tied.size))
+                group, at_cut = _top(U[rows, a], rows, int(need[a]), lambda tied: tied)
                 if at_cut:
                     at_cut.round, at_cut.broken_by = len(slate), "lowest row index"
                     ties.append(at_cut)
