@@ -127,6 +127,8 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: s
         order = np.zeros(n)
         if participants == "fewest alternatives":
             order[rows] = sub.mean(axis=1)
+        place = np.empty(n, dtype=np.int64)  # _top's distinct ranks: by that order, then lowest row
+        place[np.lexsort((np.arange(n), order))] = np.arange(n)
         how = first if first and not slate else then
         info = {}
         if how in ("informative", "informative votes"):
@@ -137,7 +139,7 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: s
         best = None
         for c in near:
             col = int(available[c])
-            group, _ = _top(sub[:, c], rows, r, order.__getitem__)
+            group, _ = _top(sub[:, c], rows, r, place.__getitem__)
             value = {"least served": lambda: -round(float(U[np.ix_(group, slate)].max(axis=1).mean()), 9)
                      if slate else 0.0,
                      "coverage": lambda: int(((U[:, col] >= 3) & ~covered).sum()),
