@@ -199,3 +199,22 @@ def opinions_profile():
         [Judgment("p1", "s1", 4), Judgment("p2", "s2", 4)],
         "rating",
     )
+
+
+@pytest.fixture
+def midpoint_backend():
+    """A discriminative backend that predicts the midpoint, 2 ("somewhat" / pass), wherever nothing was observed:
+    it adds no information, so only observed judgments (and the rules' tie-breaking) decide."""
+    import numpy as np
+
+    from pnyx.queries.base import DiscriminativeBackend, Prediction
+
+    class Midpoint(DiscriminativeBackend):
+        name = "midpoint"
+
+        def predict(self, profile, participants=None, statements=None):
+            rows = np.arange(profile.n) if participants is None else np.asarray(participants)
+            cols = np.arange(profile.m) if statements is None else np.asarray(statements)
+            return Prediction(np.full((len(rows), len(cols)), 2.0), rows, cols, backend=self.name)
+
+    return Midpoint()

@@ -235,18 +235,7 @@ def vote_profile(votes: dict[str, list[int]], meta: tuple[str, ...] = ()) -> Pro
     return Profile.from_judgments(participants, statements, judgments, "vote", info={"meta_comments": list(meta)})
 
 
-class Observed(DiscriminativeBackend):
-    """Predicts 2 (pass) wherever nothing was observed."""
-
-    name = "observed-or-pass"
-
-    def predict(self, profile, participants=None, statements=None):
-        rows = np.arange(profile.n) if participants is None else np.asarray(participants)
-        cols = np.arange(profile.m) if statements is None else np.asarray(statements)
-        return Prediction(np.full((len(rows), len(cols)), 2.0), rows, cols, backend=self.name)
-
-
-def test_meta_excluded_and_barely_judged_statements_do_not_compete():
+def test_meta_excluded_and_barely_judged_statements_do_not_compete(midpoint_backend):
     from pnyx.process import PoolPolicy
 
     # "meta" is agreed by all, "one" by a single voter (predicted agree for the rest would not help it),
@@ -254,7 +243,7 @@ def test_meta_excluded_and_barely_judged_statements_do_not_compete():
     votes = {"meta": [1] * 8, "one": [1] + [None] * 7, "a": [1, 1, 1, 1, -1, -1, 0, -1],
              "b": [-1, -1, 0, -1, 1, 1, 1, 1]}
     profile = vote_profile(votes, meta=("meta",))
-    run = lambda **kw: generative_social_choice(profile, 2, discriminative=Observed(),  # noqa: E731
+    run = lambda **kw: generative_social_choice(profile, 2, discriminative=midpoint_backend,  # noqa: E731
                                                 generators=[ListGenerator([[]])], **kw)
     result = run()
     assert sorted(result.profile.statements[j].id for j in result.slate) == ["a", "b"]
@@ -323,12 +312,12 @@ def test_demographic_questions_of_an_unmarked_export_do_not_compete():
     assert not any("meta" in why for why in report.excluded)
 
 
-def test_seen_first_opens_with_the_statement_most_participants_voted_on():
+def test_seen_first_opens_with_the_statement_most_participants_voted_on(midpoint_backend):
     # "narrow" (agreed by rows 0–3, shown to no one else: predicted pass) and "wide" (agreed by everyone) tie at 4
     # in round 1; least-served (the default) takes the more distinctive "narrow", seen-first the statement all
     # 8 voted on, and records the counts by profile column
     profile = vote_profile({"narrow": [1] * 4 + [None] * 4, "wide": [1] * 8})
-    run = lambda **kw: generative_social_choice(profile, 2, discriminative=Observed(),  # noqa: E731
+    run = lambda **kw: generative_social_choice(profile, 2, discriminative=midpoint_backend,  # noqa: E731
                                                 generators=[ListGenerator([[]])], **kw)
     assert run().profile.statements[run().slate[0]].id == "narrow"
     result = run(tiebreak="seen-first")

@@ -93,21 +93,13 @@ def test_one_assignment_throughout(outputs):
     assert "the process&#39;s matching" in page  # (Jinja escapes the apostrophe)
 
 
-def test_a_run_without_information_gets_no_green_verdict_and_no_map(tmp_path):
+def test_a_run_without_information_gets_no_green_verdict_and_no_map(tmp_path, midpoint_backend):
     from pnyx.assignment import balanced
     from pnyx.audit import audit
     from pnyx.data import Participant, Profile
     from pnyx.pipeline import Run
     from pnyx.process import generative_social_choice
-    from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend, Prediction
-
-    class Constant(DiscriminativeBackend):
-        name = "constant"
-
-        def predict(self, profile, participants=None, statements=None):
-            rows = np.arange(profile.n) if participants is None else np.asarray(participants)
-            cols = np.arange(profile.m) if statements is None else np.asarray(statements)
-            return Prediction(np.full((len(rows), len(cols)), 2.0), rows, cols, backend=self.name)
+    from pnyx.queries.base import Candidate, GenerativeBackend
 
     class Three(GenerativeBackend):
         name = "three"
@@ -116,7 +108,7 @@ def test_a_run_without_information_gets_no_green_verdict_and_no_map(tmp_path):
             return [Candidate(t, self.name) for t in ("one", "two", "three")]
 
     profile = Profile.from_judgments([Participant(f"p{i}", {"q": "words"}) for i in range(6)], [], [], "rating")
-    result = generative_social_choice(profile, 2, discriminative=Constant(), generators=[Three()])
+    result = generative_social_choice(profile, 2, discriminative=midpoint_backend, generators=[Three()])
     assignment = balanced(result.utilities, result.slate)
     run_ = Run(result, assignment, audit(result, assignment, backend="constant"), "constant", ["three"])
     page = write_outputs(run_, tmp_path)["report.html"].read_text(encoding="utf-8")
