@@ -14,15 +14,21 @@ from serving import Client, LiveServer, invite_links, new_consultation, organise
 SEEDS = [f"Seed statement number {n} about transport, parks and housing" for n in range(1, 41)]
 
 
-def test_sigkill_loses_no_acknowledged_submission_and_jobs_resume(fresh_server):
-    server = fresh_server
+def joined(server: LiveServer, people: int) -> tuple[Client, int, list[Client]]:
+    """The organiser, a permissive consultation with SEEDS, and ``people`` participants who opened their links."""
     org = organiser(server)
     cid = new_consultation(org, SEEDS, moderation="permissive")
-    people = []
-    for link in invite_links(org, cid, 12):
+    clients = []
+    for link in invite_links(org, cid, people):
         p = Client(server)
         assert p.open(link).status_code == 200
-        people.append(p)
+        clients.append(p)
+    return org, cid, clients
+
+
+def test_sigkill_loses_no_acknowledged_submission_and_jobs_resume(fresh_server):
+    server = fresh_server
+    org, cid, people = joined(server, 12)
     acked: list[dict[str, float]] = [{} for _ in people]
     errors: list[str] = []
 
@@ -85,13 +91,7 @@ def test_workers_share_the_database_and_die_with_a_killed_server(sqlite_url, tmp
     worker holding the port, and the restarted server has every acknowledged judgment."""
     server = LiveServer(sqlite_url, tmp_path, args=["--workers", "2"]).start()
     try:
-        org = organiser(server)
-        cid = new_consultation(org, SEEDS, moderation="permissive")
-        people = []
-        for link in invite_links(org, cid, 6):
-            p = Client(server)
-            assert p.open(link).status_code == 200
-            people.append(p)
+        _, _, people = joined(server, 6)
         acked = []
         for i, p in enumerate(people):
             sids = list(dict.fromkeys(re.findall(r'name="j-(\d+)"', p.http.get("/me/batch").text)))
