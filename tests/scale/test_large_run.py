@@ -16,7 +16,7 @@ from pnyx.assignment import balanced
 from pnyx.data import Participant, Profile, Statement
 from pnyx.methods.extras import audit_extras
 from pnyx.pipeline import ONE_FIT, run
-from pnyx.queries.extractive import r_support
+from pnyx.queries.extractive import column_means, observed_r_support, r_support
 
 
 def optimum(V: np.ndarray) -> float:
@@ -135,6 +135,30 @@ def test_r_support_by_selection_equals_the_sorted_mean():
         top = -np.sort(-np.where(np.isnan(U), -np.inf, U), axis=0)[:r]
         expected = np.array([c[np.isfinite(c)].mean() if np.isfinite(c).any() else np.nan for c in top.T])
         np.testing.assert_allclose(r_support(U, r), expected)
+
+
+@pytest.mark.parametrize("scale", ["rating", "vote"])
+def test_observed_r_support_by_level_counts_equals_the_selection(scale):
+    from pnyx.data import Judgment
+
+    rng = np.random.default_rng(5)
+    n, m = 60, 7
+    values = rng.integers(0, 5, (n, m)) if scale == "rating" else rng.integers(-1, 2, (n, m))
+    seen = rng.random((n, m)) < 0.4
+    seen[:, 3] = False  # a statement nobody judged
+    profile = Profile.from_judgments(
+        [Participant(f"p{i}") for i in range(n)], [Statement(f"s{j}", f"statement {j}") for j in range(m)],
+        [Judgment(f"p{i}", f"s{j}", int(values[i, j])) for i in range(n) for j in range(m) if seen[i, j]], scale)
+    rows, cols = np.sort(rng.choice(n, 45, replace=False)), np.array([0, 1, 2, 3, 4, 6])
+    grid = np.ix_(rows, cols)
+    U = np.where(profile.observed[grid], profile.utilities[grid], np.nan)
+    for r in (1, 4, 20, 45):
+        support, means = observed_r_support(profile, rows, cols, r)
+        np.testing.assert_allclose(support, r_support(U, r))
+        np.testing.assert_allclose(means, column_means(U, -np.inf))
+    i = rows[np.flatnonzero(profile.observed[rows, 0])[0]]
+    profile.utilities[i, 0] = 1.5  # off the scale's levels: the caller falls back to the selection
+    assert observed_r_support(profile, rows, cols, 4) is None
 
 
 @pytest.mark.parametrize("sample", [1, 7, 50, 149, 10_000])

@@ -51,6 +51,25 @@ def r_support(U: np.ndarray, r: int) -> np.ndarray:
                         else known)
 
 
+def observed_r_support(profile: Profile, rows: np.ndarray, cols: np.ndarray, r: int
+                       ) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`r_support` and :func:`column_means` of the *observed* utilities of ``rows`` × ``cols`` (unobserved
+    left out), from counts per level of the profile's scale: no rows × cols float copy. None if some
+    observed utility is off the scale's levels (then use :func:`r_support`)."""
+    levels = profile.scale.levels[::-1].astype(np.float64)  # highest first
+    values = profile.utilities[rows][:, cols]
+    known = profile.observed[rows][:, cols]
+    counts = np.stack([(known & (values == level)).sum(axis=0) for level in levels])
+    total = counts.sum(axis=0)
+    if not np.array_equal(total, known.sum(axis=0)):
+        return None
+    take = np.minimum(counts, np.maximum(0, np.minimum(r, total) - (np.cumsum(counts, axis=0) - counts)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        support = np.where(total > 0, levels @ take / np.minimum(r, total), np.nan)
+        means = np.where(total > 0, levels @ counts / total, -np.inf)
+    return support, means
+
+
 def dedup(vectors: np.ndarray, threshold: float) -> list[int]:
     """Indices of rows kept, in order, dropping a row whose cosine with a kept row is ≥ threshold."""
     kept: list[int] = []
@@ -91,11 +110,14 @@ class ExtractiveGenerator(GenerativeBackend):
         judged, proxied = [], []
         if self.source in ("statements", "both"):
             cols = np.array([j for j, s in enumerate(profile.statements) if fits(s.text)], dtype=int)
-            grid = np.ix_(rows, cols)
-            U = np.where(profile.observed[grid], profile.utilities[grid], np.nan)
-            if self.predictor is not None and len(cols) and np.isnan(U).any():
-                U = np.where(np.isnan(U), self.predictor.predict(profile, rows, cols).utilities, U)
-            for j, score, mean in zip(cols, r_support(U, r), column_means(U, -np.inf)):
+            scored = observed_r_support(profile, rows, cols, r) if self.predictor is None else None
+            if scored is None:
+                grid = np.ix_(rows, cols)
+                U = np.where(profile.observed[grid], profile.utilities[grid], np.nan)
+                if self.predictor is not None and len(cols) and np.isnan(U).any():
+                    U = np.where(np.isnan(U), self.predictor.predict(profile, rows, cols).utilities, U)
+                scored = r_support(U, r), column_means(U, -np.inf)
+            for j, score, mean in zip(cols, *scored):
                 if np.isfinite(score):
                     s = profile.statements[j]
                     judged.append({"text": s.text, "statement_id": s.id, "score": float(score), "mean": mean,
