@@ -168,17 +168,19 @@ def vote_holdout(profile: Profile, frac: float = 0.1, seed: int = 0, *,
                  sample: int | None = DEFAULT_SAMPLE) -> np.ndarray:
     """The agree/disagree votes :func:`vote_held_out` hides (same arguments), as an n × m mask: a seeded
     ``frac`` of them, but at most ``sample`` (None: no limit)."""
-    signed, count, sampled = _signed(profile, frac, sample)
-    return holdout_mask(signed, sample / count if sampled else frac, seed)
+    signed, _, _, rate = _signed(profile, frac, sample)
+    return holdout_mask(signed, rate, seed)
 
 
-def _signed(profile: Profile, frac: float, sample: int | None) -> tuple[np.ndarray, int, bool]:
-    """The agree/disagree votes, their number, and whether ``frac`` of them exceeds ``sample``."""
+def _signed(profile: Profile, frac: float, sample: int | None) -> tuple[np.ndarray, int, bool, float]:
+    """The agree/disagree votes, their number, whether ``frac`` of them exceeds ``sample``, and the share
+    of them to hide."""
     if profile.scale != "vote":
         raise ValueError(f"vote-held-out needs agree/disagree votes; this profile holds {profile.scale}s")
     signed = profile.observed & (profile.utilities != MIDPOINT)
     count = int(np.count_nonzero(signed))
-    return signed, count, sample is not None and max(1, int(round(frac * count))) > sample
+    sampled = sample is not None and max(1, int(round(frac * count))) > sample
+    return signed, count, sampled, sample / count if sampled else frac
 
 
 def vote_held_out(
@@ -189,9 +191,9 @@ def vote_held_out(
     limit), predict them, score the sign (see the module docstring). ``hide``: the mask
     :func:`vote_holdout` gives for these arguments, if already made (e.g. to fit ``backend`` without those
     votes once, :meth:`pnyx.queries.cf.CollaborativeFiltering.fitted`)."""
-    signed, count, sampled = _signed(profile, frac, sample)
+    signed, count, sampled, rate = _signed(profile, frac, sample)
     if hide is None:
-        hide = holdout_mask(signed, sample / count if sampled else frac, seed)
+        hide = holdout_mask(signed, rate, seed)
     visible = profile.hide(hide)
     rows, cols = np.nonzero(hide)
     urows, ucols, at = _grid(rows, cols)
