@@ -228,8 +228,8 @@ class LLMBackend(DiscriminativeBackend):
     def _request(self, profile: Profile, i: int, j: int) -> tuple[ModelRequest, bool]:
         cfg = self.config
         budget = self.fitting.budget(self.max_tokens)
-        estimate = self.fitting.estimate(lambda: rating_messages(profile, i, j, max_judgments=self.max_judgments)[-1]["content"])
         wording = {"max_judgments": self.max_judgments, "paraphrase": self.paraphrase}
+        estimate = self.fitting.estimate(lambda: rating_messages(profile, i, j, **wording)[-1]["content"])
         messages, cut = rating_prompt(profile, i, j, budget=budget, estimate=estimate, **wording)
         if estimate.tokens(messages[-1]["content"]) > budget // 2:  # near the limit: ask the server's tokenizer
             room = budget
