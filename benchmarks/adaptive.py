@@ -289,9 +289,9 @@ def people(truth: Truth, seed: int, variants: tuple[PlannerWaves, ...] = (), *, 
         variants = (PlannerWaves(), *variants)
     for variant in variants:
         # each chooser its own stream: adding a variant changes no other row
+        own = np.random.default_rng([seed + 4, variant.waves, variant.explore, round(1000 * variant.spread)])
         t = time.perf_counter()
-        finish(variant.label, variant.choose(T, seed, rng if variant == PlannerWaves() and baselines
-                                             else np.random.default_rng([seed + 4, variant.waves, variant.explore, round(1000 * variant.spread)])),
+        finish(variant.label, variant.choose(T, seed, rng if variant == PlannerWaves() and baselines else own),
                time.perf_counter() - t)
     t = time.perf_counter()
     res = gsc(T, K)  # a reference, not a ceiling: GSC does not maximise the balanced assignment's total
