@@ -32,14 +32,18 @@ People: each participant makes exactly 20 judgments (answered from the truth), c
 (:class:`pnyx.planner.PlannerChooser`, 4 waves of 5: the first wave least-rated-first, as the planner
 does before it has data), least-rated-first, or at random; the slate is GSC on ``cf``'s completion.
 For scale: GSC on the truth itself, and the ceiling 4·n (every participant served at the top of the
-scale, which no slate exceeds). The summary pairs the choosers over the seeds.
+scale, which no slate exceeds). The summary pairs the choosers over the seeds. ``--planner-variants`` adds
+planner choosers with other waves (:class:`PlannerWaves`: how many waves, how many of them least-rated-first,
+the share of each planner wave's picks given to coverage); ``--variants-only`` leaves out least-rated-first
+and the default planner (for development runs).
 
 HTTP: ``pnyx.pipeline.run`` with the ``llm`` backend against an OpenAI-compatible server on loopback
 (``benchmarks/truth_server.py``) that answers from the noisy truth; real calls counted by the client,
 the server and the cache; the adaptive run repeated on its cache.
 
 Run: .venv/bin/python benchmarks/adaptive.py [--truths biodiversity vtaiwan spatial-1000 spatial-10000]
-     [--seeds 0] [--draws 4] [--skip queries people http]
+     [--seeds 0] [--draws 4] [--skip queries people http] [--planner-variants waves=4,explore=2 spread=0.5]
+     [--variants-only]
 """
 
 from __future__ import annotations
@@ -202,9 +206,64 @@ def summarise(draws: list[list[dict]]) -> list[dict]:
 
 # -- people --------------------------------------------------------------------------------------
 
-def people(truth: Truth, seed: int) -> list[dict]:
-    from pnyx.data import Participant, Profile, Statement
+def least_rated(known: np.ndarray, order: np.ndarray, take: int, rng: np.random.Generator) -> None:
+    """Give each participant in ``order`` ``take`` more judgments, least-rated statements first (random ties)."""
+    counts = known.sum(axis=0)
+    for i in order:
+        free = np.flatnonzero(~known[i])
+        chosen = free[np.lexsort((rng.random(free.size), counts[free]))[:take]]
+        known[i, chosen] = True
+        counts[chosen] += 1
 
+
+@dataclass(frozen=True)
+class PlannerWaves:
+    """How the benchmark's planner chooser collects each participant's judgments: ``waves`` equal waves,
+    the first ``explore`` of them least-rated-first, the rest by :class:`pnyx.planner.PlannerChooser`
+    refit on what is known, with ``spread`` of each planner wave's picks by coverage
+    (:func:`pnyx.planner.choose_for_participant`)."""
+
+    waves: int = 4
+    explore: int = 1
+    spread: float = 0.0
+
+    @classmethod
+    def parse(cls, text: str) -> "PlannerWaves":
+        """``"waves=4,explore=1,spread=0.5"`` (any subset; empty: the defaults)."""
+        fields = dict(part.split("=") for part in text.split(",") if part)
+        return cls(int(fields.get("waves", 4)), int(fields.get("explore", 1)), float(fields.get("spread", 0.0)))
+
+    @property
+    def label(self) -> str:
+        return "planner" if self == PlannerWaves() else (
+            f"planner (waves={self.waves}, explore={self.explore}, spread={self.spread:g})")
+
+    def choose(self, T: np.ndarray, seed: int, rng: np.random.Generator) -> np.ndarray:
+        from pnyx.data import Participant, Profile, Statement
+
+        n, m = T.shape
+        known = np.zeros((n, m), bool)
+        wave = PER_PARTICIPANT // self.waves
+        least_rated(known, rng.permutation(n), self.explore * wave, rng)
+        participants = [Participant(f"p{i}") for i in range(n)]
+        statements = [Statement(f"s{j}", f"statement {j}") for j in range(m)]
+        chooser = PlannerChooser(K, PER_PARTICIPANT, seed=seed)
+        for w in range(self.explore, self.waves):
+            profile = Profile(participants, statements, "rating", np.where(known, T, np.nan), known.copy(),
+                              np.where(known, 0, -1).astype(np.int16))
+            weights = chooser.weights(profile)
+            counts = known.sum(axis=0)
+            limit = PER_PARTICIPANT if w == self.waves - 1 else (w + 1) * wave
+            for i in rng.permutation(n):
+                chosen = choose_for_participant(i, weights, known, limit, counts, spread=self.spread)
+                known[i, chosen] = True
+                counts[chosen] += 1
+        return known
+
+
+def people(truth: Truth, seed: int, variants: tuple[PlannerWaves, ...] = (), *, baselines: bool = True) -> list[dict]:
+    """Random, least-rated-first and the planner (then ``variants`` of it) choosing 20 judgments per participant,
+    and GSC on the truth; ``baselines`` False: random, the variants and GSC on the truth only."""
     T = truth.T
     n, m = T.shape
     rng = np.random.default_rng(seed + 4)
@@ -222,37 +281,18 @@ def people(truth: Truth, seed: int) -> list[dict]:
         known[i, rng.choice(m, PER_PARTICIPANT, replace=False)] = True
     finish("random", known, time.perf_counter() - t)
 
-    def least_rated(known, order, take):
-        counts = known.sum(axis=0)
-        for i in order:
-            free = np.flatnonzero(~known[i])
-            jitter = rng.random(free.size)
-            chosen = free[np.lexsort((jitter, counts[free]))[:take]]
-            known[i, chosen] = True
-            counts[chosen] += 1
-
-    t = time.perf_counter()
-    known = np.zeros((n, m), bool)
-    least_rated(known, rng.permutation(n), PER_PARTICIPANT)
-    finish("least-rated-first", known, time.perf_counter() - t)
-
-    t = time.perf_counter()
-    known = np.zeros((n, m), bool)
-    wave = PER_PARTICIPANT // 4
-    least_rated(known, rng.permutation(n), wave)
-    participants = [Participant(f"p{i}") for i in range(n)]
-    statements = [Statement(f"s{j}", f"statement {j}") for j in range(m)]
-    chooser = PlannerChooser(K, PER_PARTICIPANT, seed=seed)
-    for w in range(1, 4):
-        profile = Profile(participants, statements, "rating", np.where(known, T, np.nan), known.copy(),
-                          np.where(known, 0, -1).astype(np.int16))
-        weights = chooser.weights(profile)
-        counts = known.sum(axis=0)
-        for i in rng.permutation(n):
-            chosen = choose_for_participant(i, weights, known, (w + 1) * wave, counts)
-            known[i, chosen] = True
-            counts[chosen] += 1
-    finish("planner", known, time.perf_counter() - t)
+    if baselines:
+        t = time.perf_counter()
+        known = np.zeros((n, m), bool)
+        least_rated(known, rng.permutation(n), PER_PARTICIPANT, rng)
+        finish("least-rated-first", known, time.perf_counter() - t)
+        variants = (PlannerWaves(), *variants)
+    for variant in variants:
+        # each chooser its own stream: adding a variant changes no other row
+        own = np.random.default_rng([seed + 4, variant.waves, variant.explore, round(1000 * variant.spread)])
+        t = time.perf_counter()
+        finish(variant.label, variant.choose(T, seed, rng if variant == PlannerWaves() and baselines else own),
+               time.perf_counter() - t)
     t = time.perf_counter()
     res = gsc(T, K)  # a reference, not a ceiling: GSC does not maximise the balanced assignment's total
     out.append({"method": "truth known (GSC on the truth)", "judgments": n * m, "seconds": time.perf_counter() - t,
@@ -314,6 +354,10 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=4, help="draws of the oracle's noise per truth and seed")
     ap.add_argument("--oracle-scale", type=float, default=1.0,
                     help="oracle noise as a multiple of cf's hold-out RMSE (1: matched to it)")
+    ap.add_argument("--planner-variants", nargs="*", default=[], metavar="SPEC",
+                    help="more planner choosers for the people part, e.g. spread=0.5 or waves=4,explore=2 (PlannerWaves)")
+    ap.add_argument("--variants-only", action="store_true",
+                    help="people part: random, the variants and GSC on the truth only (no least-rated-first, no planner)")
     args = ap.parse_args()
     ORACLE_SCALE[0] = args.oracle_scale
     print(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, 1-minute load {os.getloadavg()[0]:.2f}, "
@@ -364,6 +408,7 @@ def main() -> None:
                   + ", ".join(f"{r['vs']:+.2%}" for r in ad) + f") | {vs_random:+.2%} | {same}/{count} | "
                   f"{'met' if met else 'not met'} |")
     if "people" not in args.skip:
+        variants = tuple(PlannerWaves.parse(v) for v in args.planner_variants)
         print(f"\nPeople: {PER_PARTICIPANT} judgments per participant, answered from the truth; slate = GSC on cf's completion\n")
         print("| truth | seed | chooser | judgments | true BJR | largest blocking coalition / required | true total | "
               "vs random | true r-th utility, mean (min) | seconds |")
@@ -371,7 +416,7 @@ def main() -> None:
         gains: dict[tuple[str, str], list[float]] = {}
         ceiling: dict[str, list[float]] = {}
         for (name, s), truth in truths.items():
-            rows = people(truth, s)
+            rows = people(truth, s, variants, baselines=not args.variants_only)
             base = rows[0]["total"]
             ceiling.setdefault(name, []).append(MAX * truth.T.shape[0] / base - 1)
             for row in rows:
@@ -380,20 +425,24 @@ def main() -> None:
                       f"{row['ratio']:.2f} | {row['total']:,.1f} | {row['total'] / base - 1:+.2%} | {fmt_rth(row['rth'])} | "
                       f"{row['seconds']:.1f} |", flush=True)
         print("\nPaired over the seeds (the same truth and the same random draws for every chooser): true total vs "
-              "random, mean ± sd over seeds; the room above random: the scale's ceiling (every participant at 4)\n")
-        print("| truth | seeds | planner | planner ahead of random | least-rated-first | truth known (GSC on the truth) | "
-              "ceiling 4·n | target (b): planner better than random on every seed |")
+              "random, mean ± sd over seeds (± standard error of the mean); the room above random: GSC on the truth and "
+              "the scale's ceiling (every participant at 4)\n")
+        print("| truth | seeds | chooser | vs random, mean ± sd (± se) | ahead of random | truth known (GSC on the truth) | "
+              "ceiling 4·n | target (b): better than random on every seed |")
         print("|---|---|---|---|---|---|---|---|")
+
+        def ms(x):
+            sd = x.std(ddof=1) if x.size > 1 else 0.0
+            return f"{x.mean():+.3%} ± {sd:.3%} (± {sd / np.sqrt(x.size):.3%})"
+
         for name in args.truths:
             g = {method: np.array(v) for (t, method), v in gains.items() if t == name}
-            planner, c = g["planner"], np.array(ceiling[name])
-
-            def ms(x):
-                return f"{x.mean():+.3%} ± {x.std(ddof=1) if x.size > 1 else 0:.3%}"
-
-            print(f"| {name} | {planner.size} | {ms(planner)} | {(planner > 0).sum()}/{planner.size} | "
-                  f"{ms(g['least-rated-first'])} | {ms(g['truth known (GSC on the truth)'])} | {ms(c)} | "
-                  f"{'met' if (planner > 0).all() else 'not met'} |")
+            known, c = g["truth known (GSC on the truth)"], np.array(ceiling[name])
+            for method, x in g.items():
+                if method in ("random", "truth known (GSC on the truth)"):
+                    continue
+                print(f"| {name} | {x.size} | {method} | {ms(x)} | {(x > 0).sum()}/{x.size} | {ms(known)} | {ms(c)} | "
+                      f"{'met' if (x > 0).all() else 'not met'} |")
     if "http" not in args.skip:
         print("\nEnd to end: `pnyx.pipeline.run(backend='llm')` against an OpenAI-compatible server on loopback answering "
               "from the noisy truth (spatial, n = 200, m = 30, k = 5)\n")

@@ -163,6 +163,19 @@ def test_chooser_respects_the_per_participant_limit_and_never_repeats_a_judgment
     assert choose_for_participant(0, np.zeros(T.shape), np.ones(T.shape, bool), 5) == []
 
 
+def test_spread_interleaves_least_rated_statements_with_the_value_order_at_its_rate():
+    m = 12
+    w = np.zeros((1, m))
+    w[0, :4] = [4.0, 3.0, 2.0, 1.0]  # value: columns 0, 1, 2, 3
+    counts = np.array([9, 9, 9, 9, 5, 4, 3, 2, 1, 0, 6, 7])  # fewest judgments: columns 9, 8, 7, 6, ...
+    known = np.zeros((1, m), bool)
+    assert choose_for_participant(0, w, known, 4, counts) == [0, 1, 2, 3]
+    assert choose_for_participant(0, w, known, 6, counts, spread=0.5) == [0, 9, 1, 8, 2, 7]
+    assert choose_for_participant(0, w, known, 4, counts, spread=1.0) == [9, 8, 7, 6]
+    known[0, [0, 9]] = True  # already judged: neither queue offers them, the limit counts them
+    assert choose_for_participant(0, w, known, 6, counts, spread=0.5) == [1, 8, 2, 7]
+
+
 def test_pnyx_plan_writes_the_pairs_to_collect(tmp_path):
     T = np.round(spatial(30, 8, 8))
     obs = np.random.default_rng(8).random(T.shape) < 0.3

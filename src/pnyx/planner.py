@@ -406,14 +406,17 @@ def judgment_value(values: np.ndarray, sd: np.ndarray, known: np.ndarray, k: int
 
 
 def choose_for_participant(i: int, weights: np.ndarray, known: np.ndarray, limit: int,
-                           rated_per_statement: np.ndarray | None = None) -> list[int]:
+                           rated_per_statement: np.ndarray | None = None, *, spread: float = 0.0) -> list[int]:
     """Statements participant ``i`` should judge next: up to ``limit`` − (judgments already known) of them.
 
     Highest :func:`judgment_value` first, with diminishing returns per statement: a statement already
     judged c times counts w/√(1 + c) (the standard error of its estimate falls like 1/√c), so that
     judgments spread over the contenders; ties and zero-weight fillers by fewest judgments so far, then
     lowest column. ``rated_per_statement`` (default: counted from ``known``) lets a caller update the
-    counts as it assigns."""
+    counts as it assigns. ``spread`` (0–1) is the share of the choice given to coverage instead: the
+    ranking interleaves, at a rate of ``spread``, the statements with the fewest judgments so far (the
+    least-rated-first order, which ``cf`` needs to estimate every statement) with the value order; the
+    p-th pick is a coverage one when ⌊(p + 1)·spread⌋ > ⌊p·spread⌋."""
     known_i = np.asarray(known[i], bool)
     left = max(0, int(limit) - int(known_i.sum()))
     if left == 0:
@@ -421,8 +424,22 @@ def choose_for_participant(i: int, weights: np.ndarray, known: np.ndarray, limit
     counts = np.asarray(known, bool).sum(axis=0) if rated_per_statement is None else np.asarray(rated_per_statement)
     cand = np.flatnonzero(~known_i)
     value = weights[i, cand] / np.sqrt(1.0 + counts[cand])
-    order = np.lexsort((cand, counts[cand], -np.round(value, 12)))
-    return cand[order[:left]].tolist()
+    by_value = cand[np.lexsort((cand, counts[cand], -np.round(value, 12)))]
+    if spread <= 0:
+        return by_value[:left].tolist()
+    by_count = cand[np.lexsort((cand, counts[cand]))]
+    p = np.arange(min(left, cand.size))
+    coverage = np.floor((p + 1) * spread + 1e-9) > np.floor(p * spread + 1e-9)
+    chosen: list[int] = []
+    taken = set()
+    queues = {False: iter(by_value.tolist()), True: iter(by_count.tolist())}
+    for cov in coverage.tolist():
+        j = next(queues[cov])
+        while j in taken:
+            j = next(queues[cov])
+        taken.add(j)
+        chosen.append(j)
+    return chosen
 
 
 class PlannerChooser:
