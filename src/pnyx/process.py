@@ -272,7 +272,7 @@ class _Pool:
         """Predict the unknown utilities of ``cols`` for everyone (once per column)."""
         pending = [j for j in cols if j not in self.filled and np.isnan(self.profile.utilities[:, j]).any()]
         if pending:
-            self.profile = self.discriminative.predict(self.profile, statements=pending).apply(self.profile)
+            self.profile = self.discriminative.predict(self.profile, statements=pending).apply(self.profile, reuse=True)
             missing = np.isnan(self.profile.utilities[:, pending])
             if missing.any():
                 j = pending[int(np.flatnonzero(missing.any(axis=0))[0])]
