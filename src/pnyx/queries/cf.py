@@ -231,7 +231,7 @@ def _fit_dense(U: np.ndarray, mask: np.ndarray, rank: int, reg: float, n_iter: i
         Xd = X.astype(dt)
         col_stats, col_z = np.zeros((m, item.shape[1])), np.zeros((m, rank + 1))
         if last:
-            inv_u = np.empty((n, rank + 1, rank + 1))
+            inv_u = np.empty((n, rank + 1, rank + 1), dt)  # (float32 for float32 utilities: held for the run)
         for blk in blocks:
             O, Z = held if held is not None else load(blk, mu)
             stats = O @ item  # rows × (t + d): packed gram, then Σ_j o_ij c_j x_j
