@@ -216,6 +216,11 @@ def offline_table(sizes: list[int], timeout: float, components: list[str] = COMP
         for n, r in runs:
             lines.append(f"| {n:,} | " + " | ".join(f"{r['phases'].get(p, 0.0):.1f}" for p in PHASES)
                          + f" | {r['seconds']:.1f} |")
+        lines += ["", "Peak resident memory within each phase (GB; the profile built before the run included):", "",
+                  "| n | " + " | ".join(PHASES) + " | run |", "|---|" + "---|" * (len(PHASES) + 1)]
+        for n, r in runs:
+            lines.append(f"| {n:,} | " + " | ".join(f"{r.get('phase_peak_gb', {}).get(p, math.nan):.2f}" for p in PHASES)
+                         + f" | {r['peak_gb']:.2f} |")
         for n, r in runs:
             sample = r["extras_sample"]
             lines.append(f"run at n = {n:,}: {'one cf fit (imputation and hold-out)' if r['one_fit'] else 'two cf fits'}; "
