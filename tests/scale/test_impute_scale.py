@@ -8,15 +8,7 @@ import pytest
 
 from pnyx.data import Participant, Profile, Statement
 from pnyx.queries import cf
-
-
-def votes(n, m, density, seed=0):
-    rng = np.random.default_rng(seed)
-    x, y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2))
-    U = np.where(x @ y.T + rng.normal(0, 0.5, (n, m)) > 0, 4.0, 0.0)
-    observed = rng.random((n, m)) < density
-    U[~observed] = np.nan
-    return U, observed
+from scale_support import votes
 
 
 def test_batched_cholesky_solve_equals_numpy_solve_and_inverse():
