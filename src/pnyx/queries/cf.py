@@ -173,7 +173,9 @@ WARM_SWEEPS = 4
 """ALS sweeps of the final fit on everyone after a selection on a sample: started from the sample's fit
 of the chosen rank and λ instead of random factors. On the 10⁵-participant synthetic votes of
 ``benchmarks/scale.py`` (2 % of the votes held out) 2 to 8 such sweeps all reach the held-out RMSE of 40
-sweeps from a random start (1.104), which 15 random-start sweeps do not (1.107)."""
+sweeps from a random start (1.104), which 15 random-start sweeps do not (1.107); at 10⁶ (1 % held out,
+226,139 agree/disagree votes) sign accuracy 0.8991 against 0.8995 for 15 random-start sweeps (paired
+difference −0.0004 ± 0.0010), RMSE 1.1156 against 1.1162."""
 
 
 def _dense_layout(observed: np.ndarray) -> bool:
