@@ -11,7 +11,9 @@ x_i·y_j + ε > 0.5, disagree below −0.5, else pass (ε ~ N(0, 0.7²)). The ru
 complete utilities 2 + ½·x_i·y_j clipped to 0–4 (float32; about 1 % clipped at 4), as after imputation.
 
 Every measurement runs in a fresh Python process (``--one``): the seconds are the call alone (the
-profile is built first, untimed); memory is that process's peak resident set, profile included.
+profile is built first, untimed); memory is that process's peak resident set, profile included. A run's
+phases also report their own peak resident set (``phase_peak_gb``; Linux: the high-water mark is reset
+through ``/proc/self/clear_refs`` as each phase starts).
 The growth exponent is the slope of log time against log n over the sizes measured.
 """
 
@@ -82,6 +84,20 @@ def write_polis_export(folder: Path, votes: int, voters: int, m: int = M, seed: 
             f.writelines(f"{t},x,{a},{b},{y}\n" for t, a, b, y in zip(stamp, c, v, x))
 
 
+def _peak_gb(reset: bool = False) -> float:
+    """This process's resident high-water mark in GB since the last reset (Linux), then reset it if asked;
+    NaN where /proc is not there."""
+    try:
+        with open("/proc/self/status") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+        if reset:
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")
+        return kb / 1e6
+    except (OSError, StopIteration):
+        return math.nan
+
+
 def measure(component: str, n: int) -> dict:
     """Build the input, time the component once; seconds and peak RSS of this process."""
     from pnyx.rules import compute
@@ -123,21 +139,28 @@ def measure(component: str, n: int) -> dict:
         from pnyx.pipeline import run
 
         events: list[tuple[str, float]] = [("setup", start)]
+        peaks: list[float] = [_peak_gb(reset=True)]  # the profile's construction, then each phase
 
         def progress(phase: str, done: int, total: int) -> None:
             group = "rounds" if phase in ("generate", "predict", "choose") else phase
             if group != events[-1][0]:
+                peaks.append(_peak_gb(reset=True))
                 events.append((group, time.perf_counter()))
 
         result = run(profile, K, backend="cf", measure_accuracy=True, progress=progress)
         events.append(("end", time.perf_counter()))
+        peaks.append(_peak_gb())
         phases: dict[str, float] = {}
-        for (group, t0), (_, t1) in zip(events, events[1:]):
+        phase_peak: dict[str, float] = {}
+        if not math.isnan(max(peaks)):
+            info["peak_gb"] = max(peaks)  # (the resets also reset what getrusage reports)
+        for (group, t0), (_, t1), peak in zip(events, events[1:], peaks[1:]):
             phases[group] = phases.get(group, 0.0) + t1 - t0
+            phase_peak[group] = round(max(phase_peak.get(group, 0.0), peak), 2)
         accuracy = result.audit.accuracy
         info.update(bjr=result.audit.bjr.satisfied, accuracy=round(accuracy["metrics"]["accuracy"], 3),
                     ci95=[round(x, 3) for x in accuracy["info"]["ci95"]["accuracy"]], held_out=accuracy["info"]["hidden"],
-                    phases=phases, one_fit="fit" in accuracy["info"], extras_sample=result.audit.extras.get("sample"))
+                    phases=phases, phase_peak_gb=phase_peak, one_fit="fit" in accuracy["info"], extras_sample=result.audit.extras.get("sample"))
     seconds = time.perf_counter() - start
     return {"component": component, "n": n, "seconds": seconds,
             "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, **info}
@@ -193,6 +216,11 @@ def offline_table(sizes: list[int], timeout: float, components: list[str] = COMP
         for n, r in runs:
             lines.append(f"| {n:,} | " + " | ".join(f"{r['phases'].get(p, 0.0):.1f}" for p in PHASES)
                          + f" | {r['seconds']:.1f} |")
+        lines += ["", "Peak resident memory within each phase (GB; the profile built before the run included):", "",
+                  "| n | " + " | ".join(PHASES) + " | run |", "|---|" + "---|" * (len(PHASES) + 1)]
+        for n, r in runs:
+            lines.append(f"| {n:,} | " + " | ".join(f"{r.get('phase_peak_gb', {}).get(p, math.nan):.2f}" for p in PHASES)
+                         + f" | {r['peak_gb']:.2f} |")
         for n, r in runs:
             sample = r["extras_sample"]
             lines.append(f"run at n = {n:,}: {'one cf fit (imputation and hold-out)' if r['one_fit'] else 'two cf fits'}; "

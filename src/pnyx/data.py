@@ -232,38 +232,63 @@ class Profile:
         overwrite_observed: bool = False,
         rows: Sequence[int] | None = None,
         cols: Sequence[int] | None = None,
+        reuse: bool = False,
     ) -> "Profile":
         """A copy whose unknown (or, if asked, all non-observed) entries take ``predicted`` where it is finite.
 
         ``predicted`` (and ``uncertainty``) cover the ``rows`` × ``cols`` of the profile (default: all);
-        they are written in row blocks, so no other n × m temporary is made."""
+        they are written in row blocks (views of the copies when the rows and columns are ranges), so no
+        other n × m temporary is made. ``reuse``: the caller has no further use for ``predicted`` and
+        ``uncertainty``; where one covers the whole profile in its dtype, it is overwritten (clipped, and the
+        entries kept from this profile written in) and becomes the copy's array instead of a new n × m one."""
         n, m = self.utilities.shape
         rows = np.arange(n) if rows is None else np.asarray(rows, dtype=int)
         cols = np.arange(m) if cols is None else np.asarray(cols, dtype=int)
         predicted = np.asarray(predicted).reshape(rows.size, cols.size)
+        if uncertainty is not None:
+            uncertainty = np.asarray(uncertainty).reshape(rows.size, cols.size)
+        whole = reuse and _block_index(rows, cols) == (slice(0, n), slice(0, m))
+
+        def owned(a: np.ndarray | None) -> bool:
+            return whole and a is not None and a.dtype == self.utilities.dtype and a.flags.c_contiguous \
+                and a.flags.writeable
+
         labels = list(self.provenance_labels)
         if label not in labels:
             labels.append(label)
         code = labels.index(label)
-        utilities, provenance = self.utilities.copy(), self.provenance.copy()
+        own_u, own_s = owned(predicted), owned(uncertainty)
+        utilities = predicted if own_u else self.utilities.copy()
+        provenance = self.provenance.copy()
         unc = self.uncertainty
         if uncertainty is not None:
-            uncertainty = np.asarray(uncertainty).reshape(rows.size, cols.size)
-            unc = np.full((n, m), np.nan, dtype=self.utilities.dtype) if unc is None else unc.copy()
+            unc = uncertainty if own_s else (
+                np.full((n, m), np.nan, dtype=self.utilities.dtype) if unc is None else unc.copy())
         step = max(1, (1 << 20) // max(cols.size, 1))
         for at in range(0, rows.size, step):  # row blocks of about a million entries
-            sub = np.ix_(rows[at:at + step], cols)
+            sub = _block_index(rows[at:at + step], cols)
             value = predicted[at:at + step]
             take = np.isfinite(value) & ~self.observed[sub]
             if not overwrite_observed:
                 take &= np.isnan(self.utilities[sub])
-            writes = [(utilities, np.clip(value, 0.0, MAX_UTILITY)), (provenance, code)]
-            if uncertainty is not None:
+            if own_u:  # the prediction is the copy: clip it, write back what is kept
+                np.clip(value, 0.0, MAX_UTILITY, out=value)
+                np.copyto(value, self.utilities[sub], where=~take)
+            if own_s:
+                kept = np.nan if self.uncertainty is None else self.uncertainty[sub]
+                np.copyto(uncertainty[at:at + step], kept, where=~take)
+            writes = [(provenance, code)]
+            if not own_u:
+                writes.append((utilities, np.clip(value, 0.0, MAX_UTILITY)))
+            if uncertainty is not None and not own_s:
                 writes.append((unc, uncertainty[at:at + step]))
             for target, new in writes:
-                block = target[sub]
-                block[take] = new[take] if np.ndim(new) else new
-                target[sub] = block
+                if isinstance(sub[0], slice):
+                    np.copyto(target[sub], new, where=take, casting="unsafe")
+                else:
+                    block = target[sub]
+                    np.copyto(block, new, where=take, casting="unsafe")
+                    target[sub] = block
         return replace(self, utilities=utilities, provenance=provenance, provenance_labels=labels, uncertainty=unc)
 
     def add_statements(self, statements: Sequence[Statement]) -> "Profile":
@@ -308,6 +333,17 @@ class Profile:
             "scale": self.scale.name,
             "excluded": dict(self.excluded),
         }
+
+
+def _block_index(rows: np.ndarray, cols: np.ndarray) -> tuple:
+    """An index of the rows × cols block: basic slices (a view) when both are ascending ranges, else np.ix_."""
+    def as_slice(idx: np.ndarray) -> slice | None:
+        if idx.size and idx[-1] - idx[0] == idx.size - 1 and (idx.size < 2 or np.all(np.diff(idx) == 1)):
+            return slice(int(idx[0]), int(idx[-1]) + 1)
+        return None
+
+    r, c = as_slice(rows), as_slice(cols)
+    return (r, c) if r is not None and c is not None else np.ix_(rows, cols)
 
 
 def _reindex_pairwise(pairwise: np.ndarray, rows: np.ndarray, cols: np.ndarray, n: int, m: int) -> np.ndarray:

@@ -104,6 +104,16 @@ def default_min_support(n: int, k: int) -> int:
     return max(1, math.ceil(math.ceil(n / k) / 10))
 
 
+def _column_sums(n: int, per_block: Callable[[slice], np.ndarray], width: int) -> np.ndarray:
+    """Σ over row blocks (about a million entries each) of ``per_block(rows)``, a vector per column: a
+    column count over an n × m matrix without an n × m temporary."""
+    step = max(1, (1 << 20) // max(width, 1))
+    total = np.zeros(width, dtype=np.int64)
+    for at in range(0, n, step):
+        total += per_block(slice(at, at + step))
+    return total
+
+
 @dataclass
 class PoolReport:
     """The data statements left out of the pool and why."""
@@ -132,7 +142,8 @@ def eligible_columns(profile: Profile, k: int, policy: PoolPolicy) -> tuple[np.n
                              and looks_demographic(s.text) for s in profile.statements], dtype=bool)
     need = default_min_support(profile.n, k) if policy.min_support is None else int(policy.min_support)
     with np.errstate(invalid="ignore"):
-        support = (profile.observed & (profile.utilities >= profile.scale.approval)).sum(axis=0)
+        support = _column_sums(profile.n, lambda b: (profile.observed[b] & (profile.utilities[b] >= profile.scale.approval))
+                               .sum(axis=0), profile.m)
     checks = [
         ("meta statement", np.array([sid in meta for sid in ids], dtype=bool)),
         ("meta statement (inferred: the moderator's demographic question)", inferred),
@@ -268,14 +279,20 @@ class _Pool:
         self.fill(cols)
         return cols
 
+    def _unknown(self, cols: list[int]) -> np.ndarray:
+        """How many utilities of each of ``cols`` are unknown (NaN)."""
+        U = self.profile.utilities
+        return _column_sums(self.profile.n, lambda b: np.isnan(U[b][:, cols]).sum(axis=0), len(cols))
+
     def fill(self, cols: list[int]) -> None:
         """Predict the unknown utilities of ``cols`` for everyone (once per column)."""
-        pending = [j for j in cols if j not in self.filled and np.isnan(self.profile.utilities[:, j]).any()]
+        fresh = [j for j in cols if j not in self.filled]
+        pending = [j for j, c in zip(fresh, self._unknown(fresh)) if c]
         if pending:
-            self.profile = self.discriminative.predict(self.profile, statements=pending).apply(self.profile)
-            missing = np.isnan(self.profile.utilities[:, pending])
+            self.profile = self.discriminative.predict(self.profile, statements=pending).apply(self.profile, reuse=True)
+            missing = self._unknown(pending)
             if missing.any():
-                j = pending[int(np.flatnonzero(missing.any(axis=0))[0])]
+                j = pending[int(np.flatnonzero(missing)[0])]
                 raise ProcessError(
                     f"the {self.discriminative.name or type(self.discriminative).__name__} backend left "
                     f"{int(missing.sum())} utilities unknown (e.g. statement {self.profile.statements[j].id!r}); "

@@ -13,6 +13,7 @@ from pnyx.queries import cf, get_discriminative
 from pnyx.rules import compute
 from pnyx.rules.gsc import gsc_round, round_sizes
 from pnyx.validation import check_utilities
+from scale_support import votes
 
 
 def matrices(seed: int):
@@ -63,15 +64,6 @@ def test_pruned_bjr_sweep_finds_the_largest_coalition_of_the_full_sweep():
         got = _largest_blocking(U, assigned, d, need)
         assert got[:2] == (j, sizes[j]) and got[3] == sizes[j] / need[j], trial
         assert got[2] == thetas[j] or np.isnan(got[2]) and np.isnan(thetas[j]), trial
-
-
-def votes(n, m, density, seed=0):
-    rng = np.random.default_rng(seed)
-    x, y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2))
-    U = np.where(x @ y.T + rng.normal(0, 0.5, (n, m)) > 0, 4.0, 0.0)
-    observed = rng.random((n, m)) < density
-    U[~observed] = np.nan
-    return U, observed
 
 
 def test_dense_blocks_fit_the_same_model_as_sparse_products(monkeypatch):

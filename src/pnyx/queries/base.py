@@ -60,10 +60,13 @@ class Prediction:
         """Provenance label recorded in the profile, e.g. ``cf:biased-mf``."""
         return f"{self.backend}:{self.model}" if self.model else self.backend
 
-    def apply(self, profile: Profile, *, overwrite_observed: bool = False) -> Profile:
-        """Write these predictions into a copy of ``profile`` (observed entries are kept)."""
+    def apply(self, profile: Profile, *, overwrite_observed: bool = False, reuse: bool = False) -> Profile:
+        """Write these predictions into a copy of ``profile`` (observed entries are kept). ``reuse``: this
+        prediction is not used afterwards, and its arrays may become the copy's
+        (:meth:`pnyx.data.Profile.with_predictions`)."""
         return profile.with_predictions(self.utilities, self.label, uncertainty=self.uncertainty,
-                                        overwrite_observed=overwrite_observed, rows=self.participants, cols=self.statements)
+                                        overwrite_observed=overwrite_observed, rows=self.participants,
+                                        cols=self.statements, reuse=reuse)
 
 
 class DiscriminativeBackend(ABC):
@@ -84,7 +87,8 @@ class DiscriminativeBackend(ABC):
         """Predict utilities for every (participant, statement) pair of the two index lists (default: all).
 
         Implementations may use every *observed* entry of ``profile``; held-out evaluation hides
-        entries with :meth:`Profile.hide` before calling.
+        entries with :meth:`Profile.hide` before calling. The arrays returned are the caller's (new, not
+        kept by the backend): :meth:`Prediction.apply` may reuse them.
         """
 
 
