@@ -244,8 +244,8 @@ def ray_table(workers_list=(1, 2, 4)) -> str:
     """Calls per second through the executors against a loopback endpoint with a fixed 200 ms latency."""
     import tempfile
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "scale"))
-    from conftest import Cluster, Endpoint  # the test suite's cluster and endpoint
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from raycluster import Cluster, Endpoint  # the test suite's cluster and endpoint
 
     from pnyx.queries.client import LLMConfig, ModelClient, ModelRequest
     from pnyx.queries.executor import RayExecutor

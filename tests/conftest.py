@@ -1,5 +1,7 @@
 """Shared fixtures. ``llm_server``: a real llama.cpp server (llama-cpp-python) with SmolLM2-135M-Instruct
-on 127.0.0.1, started once per session; ``llm_proxy``: a counting reverse proxy in front of it."""
+on 127.0.0.1, started once per session; ``llm_proxy``: a counting reverse proxy in front of it;
+``ray_cluster`` and ``endpoint``: a real local Ray cluster and a loopback endpoint answering from a
+known matrix (:mod:`raycluster`), for the Ray tests of tests/scale and tests/serve."""
 
 from __future__ import annotations
 
@@ -174,6 +176,33 @@ def llm_proxy(llm_server):
     yield make
     for p in proxies:
         p.close()
+
+
+@pytest.fixture(scope="session")
+def endpoint():
+    """The loopback OpenAI-compatible endpoint answering ratings from :func:`raycluster.rating` (50 ms latency)."""
+    from raycluster import Endpoint
+
+    server = Endpoint(latency=0.05)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A head and two worker nodes (2 CPUs each) started with ``ray start`` on 127.0.0.1; this process joins
+    as a driver. Skips when Ray is not installed (the extra ``pnyx[ray]``; ``scripts/install.sh --dev``)."""
+    ray = pytest.importorskip("ray", reason="the Ray tests need pnyx[ray] (bash scripts/install.sh --dev installs it)")
+    from raycluster import Cluster
+
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    cluster = Cluster()
+    try:
+        yield cluster
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        cluster.stop()
 
 
 OPINIONS = {

@@ -1,17 +1,8 @@
-"""What the scale tests share with their fixtures: the endpoint's known matrix and the source path."""
+"""What the scale tests share: a seeded synthetic vote matrix."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def rating(participant: str, statement: str) -> int:
-    """The known matrix the test endpoint answers from (participant ``pI``, statement ``sJ``)."""
-    return (7 * int(participant[1:]) + 3 * int(statement[1:])) % 5
 
 
 def votes(n: int, m: int, density: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -20,7 +20,9 @@ from pnyx.pipeline import run
 from pnyx.queries.cache import Cache
 from pnyx.queries.executor import EndpointUnreachable, RayExecutor
 
-from scale_support import SRC, rating
+from raycluster import SRC, rating
+
+pytest.importorskip("ray", reason="the Ray tests need pnyx[ray] (bash scripts/install.sh --dev installs it)")
 
 
 def consultation(n: int, m: int, seed: int = 0) -> Profile:

@@ -20,10 +20,12 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 
 class LiveServer:
     """``pnyx serve`` in a subprocess on 127.0.0.1 and a free port; ``kill()`` sends SIGKILL, ``start()`` restarts.
-    ``args``: more options of ``pnyx serve`` (``--workers 2``)."""
+    ``args``: more options of ``pnyx serve`` (``--workers 2``); ``env``: environment variables for it (by
+    default no model endpoint is configured)."""
 
-    def __init__(self, db: str, folder: Path, args: list[str] = ()):
+    def __init__(self, db: str, folder: Path, args: list[str] = (), env: dict[str, str] | None = None):
         self.db, self.folder, self.port, self.args = db, folder, free_port(), list(args)
+        self.env = dict(env or {})
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.admin_link: str | None = None
@@ -33,7 +35,7 @@ class LiveServer:
         self._logs += 1
         out = open(self.folder / f"server-{self._logs}.log", "w+")
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-               "PNYX_LLM_BASE_URL": "", "OPENAI_BASE_URL": ""}
+               "PNYX_LLM_BASE_URL": "", "OPENAI_BASE_URL": "", **self.env}
         self.proc = subprocess.Popen([sys.executable, "-m", "pnyx.cli", "serve", "--db", self.db, "--port",
                                       str(self.port), *self.args],
                                      stdout=out, stderr=subprocess.STDOUT, cwd=self.folder, env=env)
