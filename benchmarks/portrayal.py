@@ -20,12 +20,13 @@ Polis-style group representatives (agree rate in the group minus outside it, gro
 Polis's repness with proportional seats, as in benchmarks/process.py).
 
 Experimental near-tie criteria that pnyx.rules does not offer (``gsc_variant``, rows "variant: …") are
-compared too; ``--no-variants`` leaves them out.
+compared too; ``--no-variants`` leaves them out, ``--variant TEXT …`` runs only those whose name contains a
+TEXT.
 
 The target (:func:`verdict`) is judged per conversation and k, paired over seeds.
 
 Run:  .venv/bin/python benchmarks/portrayal.py [--seeds 5] [--first-seed 0] [--k 5 10] [--backend cf]
-      [--tolerance 0.25 0.5] [--no-variants]
+      [--tolerance 0.25 0.5] [--no-variants] [--variant TEXT ...]
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -41,7 +43,7 @@ from pnyx.io import load
 from pnyx.process import PoolPolicy, eligible_columns
 from pnyx.queries import get_discriminative
 from pnyx.rules import compute
-from pnyx.rules.gsc import _top, distinctive_support, round_sizes
+from pnyx.rules.gsc import _top, distinctive_support, gsc_round, round_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 POLIS = REPO.parent / "shared" / "data" / "polis"
@@ -62,36 +64,72 @@ def _explained(X: np.ndarray, slate: list[int], near: np.ndarray) -> np.ndarray:
     return (G ** 2).sum(axis=0) / own
 
 
-def _predictive(X: np.ndarray, slate: list[int], near: np.ndarray, queries: int = 400,
-                neighbours: int = 20, with_coverage: bool = False) -> np.ndarray:
-    """For each column c of ``near``: the portrayal gain (:func:`pnyx.evaluate.portrayal.portrayal`) of the slate
-    plus c on the training votes X themselves (+1, −1, 0 pass or unseen), leave-one-out: each of ``queries``
-    evenly spaced training participants is predicted from their nearest other training participants."""
+def _training_gain(X: np.ndarray, S: list[int], queries: int = 400, neighbours: int = 20) -> float:
+    """The portrayal gain (:func:`pnyx.evaluate.portrayal.portrayal`) of the slate S on the training votes X
+    themselves (+1, −1, 0 pass or unseen), leave-one-out: each of ``queries`` evenly spaced training participants
+    is predicted from their nearest other training participants."""
     n = X.shape[0]
     q = np.arange(0, n, max(1, n // queries))
+    others = np.setdiff1d(np.arange(X.shape[1]), S)
+    sim = X[np.ix_(q, S)] @ X[:, S].T
+    sim[np.arange(q.size), q] = -np.inf
+    voted = (X[np.ix_(q, S)] != 0).any(axis=1)
+    # the neighbours-th largest similarity of each row: similarities are integers in [−|S|, |S|] (and −∞ for
+    # oneself), so the largest level that at least that many reach (np.partition is slow on many equal values)
+    levels = np.arange(len(S), -len(S) - 1, -1)
+    reach = np.stack([(sim >= v).sum(axis=1) for v in levels], axis=1)
+    cut = levels[np.argmax(reach >= neighbours, axis=1)]
+    chosen = (sim >= cut[:, None]).astype(np.float32)
+    column = np.sign(X[:, others].sum(axis=0))
+    column[column == 0] = 1
+    pred = np.sign(chosen @ X[:, others].astype(np.float32))
+    pred = np.where(pred == 0, column[None, :], pred)
+    target = X[np.ix_(q, others)]
+    asked = (target != 0) & voted[:, None]
+    return float((pred == target)[asked].mean() - (column[None, :] == target)[asked].mean()) if asked.any() else 0.0
+
+
+def _predictive(X: np.ndarray, slate: list[int], near: np.ndarray, with_coverage: bool = False) -> np.ndarray:
+    """For each column c of ``near``: :func:`_training_gain` of the slate plus c; ``with_coverage``: plus the share
+    of the same participants (those who voted on a statement of it) who agree with a statement of it."""
+    n = X.shape[0]
+    q = np.arange(0, n, max(1, n // 400))
     out = np.empty(near.size)
     for i, c in enumerate(near):
         S = slate + [int(c)]
-        others = np.setdiff1d(np.arange(X.shape[1]), S)
-        sim = X[np.ix_(q, S)] @ X[:, S].T
-        sim[np.arange(q.size), q] = -np.inf
+        out[i] = _training_gain(X, S)
         voted = (X[np.ix_(q, S)] != 0).any(axis=1)
-        cut = -np.partition(-sim, neighbours - 1, axis=1)[:, neighbours - 1]
-        chosen = (sim >= cut[:, None]).astype(np.float32)
-        column = np.sign(X[:, others].sum(axis=0))
-        column[column == 0] = 1
-        pred = np.sign(chosen @ X[:, others].astype(np.float32))
-        pred = np.where(pred == 0, column[None, :], pred)
-        target = X[np.ix_(q, others)]
-        asked = (target != 0) & voted[:, None]
-        out[i] = ((pred == target)[asked].mean() - (column[None, :] == target)[asked].mean()) if asked.any() else 0.0
-        if with_coverage and voted.any():  # plus the share of them who agree with a statement of the slate
+        if with_coverage and voted.any():
             out[i] += (X[np.ix_(q, S)] == 1).any(axis=1)[voted].mean()
     return out
 
 
+def _completed(U: np.ndarray, unmatched: np.ndarray, available: np.ndarray, slate: list[int], k: int) -> list[int]:
+    """The slate completed to k statements by the remaining GSC rounds with the lowest-column tiebreak
+    (:func:`pnyx.rules.gsc.gsc_round`; each column at most once)."""
+    unmatched, available, slate = unmatched.copy(), available.copy(), list(slate)
+    for r in round_sizes(U.shape[0], k)[len(slate):]:
+        step = gsc_round(U[:, available], unmatched, r, tiebreak="lowest")
+        slate.append(int(available[step.candidate]))
+        unmatched[step.matched] = False
+        available = np.delete(available, step.candidate)
+    return slate
+
+
+def _training_coverage(votes: np.ndarray, slate: list[int], columns: np.ndarray) -> np.ndarray:
+    """For each of ``columns``: the benchmark's coverage of the slate plus that column on the training votes
+    themselves — the share of the training participants who voted on a statement of it that agree with one."""
+    seen, agree = ~np.isnan(votes), votes == 1
+    voted = seen[:, slate].any(axis=1) if slate else np.zeros(votes.shape[0], bool)
+    covered = agree[:, slate].any(axis=1) if slate else np.zeros(votes.shape[0], bool)
+    num = covered.sum() + (agree[:, columns] & ~covered[:, None]).sum(axis=0)
+    den = voted.sum() + (seen[:, columns] & ~voted[:, None]).sum(axis=0)
+    return num / np.maximum(den, 1)
+
+
 def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: str | None = None,
-                tolerance: float = 0.0, participants: str = "fewest alternatives") -> list[int]:
+                tolerance: float = 0.0, participants: str = "fewest alternatives", first_rounds: int = 1,
+                margin: float | None = None, floor: float = 0.0, memo: dict | None = None) -> list[int]:
     """Experiment, not in pnyx.rules: the GSC rounds of :func:`pnyx.rules.gsc.gsc` with another secondary
     criterion among near-ties (each candidate's matched group as gsc_round forms it), then distinctive support.
     ``first``: the criterion of the first round (default ``then``); ``then``: that of the others. Every
@@ -109,7 +147,19 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: s
       observed votes (+1, −1, 0 pass or unseen, not centred);
     * ``predictive`` — the largest portrayal gain of the slate with it on the training votes themselves
       (:func:`_predictive`); ``predictive + coverage`` — that gain plus the share of the same participants who
-      agree with a slate statement.
+      agree with a slate statement;
+    * ``training coverage`` — the largest coverage of the slate with it on the training votes
+      (:func:`_training_coverage`); ``exposed distinctive`` — distinctive support times the share of the
+      training participants who voted on it (a statement few saw can neither cover nor portray many);
+    * ``lookahead`` — each near-tie's slate completed by the remaining rounds with the lowest-column tiebreak
+      (:func:`_completed`), judged lexicographically: first whether that completed slate's coverage on the training
+      votes is at least the lowest-column rule's own slate's minus ``floor``, then (if so) its portrayal gain on
+      the training votes (:func:`_training_gain`), else its coverage. The lowest-column choice is always among the
+      near-ties and its completion is the previous round's, so the final slate keeps that training coverage.
+
+    ``first_rounds``: how many rounds use ``first``. ``margin`` (lexicographic, before the criterion): keep only
+    the near-ties whose slate's training coverage is within ``margin`` of the best near-tie's. ``memo``: a dict
+    shared by calls on the same U, votes and k, caching the lookahead's completed slates.
 
     ``participants``: who is matched among those tied at the cut-off utility — ``"fewest alternatives"``
     (gsc_round's rule) or ``"lowest row"``.
@@ -119,6 +169,10 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: s
     agree_rate = ((votes == 1).sum(axis=0) + 1) / ((~np.isnan(votes)).sum(axis=0) + 2)
     seen = (~np.isnan(votes)).sum(axis=0)
     decisive, centred = np.nan_to_num(votes), U - U.mean(axis=0)
+    looked = {} if memo is None else memo
+    if "lookahead" in (first, then):  # the completed slates must cover as many as the lowest-column rule's, − floor
+        before = compute("gsc", U, k, tiebreak="lowest").slate
+        tau = float(_training_coverage(votes, before[:-1], np.array(before[-1:]))[0]) - floor
     for r in round_sizes(n, k):
         rows = np.flatnonzero(unmatched)
         sub = U[np.ix_(rows, available)]
@@ -129,13 +183,31 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: s
             order[rows] = sub.mean(axis=1)
         place = np.empty(n, dtype=np.int64)  # _top's distinct ranks: by that order, then lowest row
         place[np.lexsort((np.arange(n), order))] = np.arange(n)
-        how = first if first and not slate else then
+        if margin is not None and near.size > 1:  # lexicographic: first keep the training coverage near its best
+            cover = _training_coverage(votes, slate, available[near])
+            near = near[cover >= cover.max() - margin - 1e-12]
+        how = first if first and len(slate) < first_rounds else then
         info = {}
         if how in ("informative", "informative votes"):
             info = dict(zip(near, _explained(centred if how == "informative" else decisive, slate, available[near])))
         elif how.startswith("predictive"):
             info = dict(zip(near, _predictive(decisive, slate, available[near], with_coverage=how != "predictive")))
         covered = (U[:, slate] >= 3).any(axis=1) if slate else np.zeros(n, bool)
+
+        def lookahead(col: int, group: np.ndarray) -> tuple[bool, float]:
+            key = tuple(slate + [col])  # the prefix fixes the rounds' state: completions are shared through memo
+            if key not in looked:
+                left = unmatched.copy()
+                left[group] = False
+                S = _completed(U, left, available[available != col], slate + [col], k)
+                looked[key] = [S, float(_training_coverage(votes, S[:-1], np.array(S[-1:]))[0]), None]
+            S, cover, gain = looked[key]
+            if cover < tau - 1e-12:
+                return False, cover
+            if gain is None:
+                gain = looked[key][2] = round(_training_gain(decisive, S), 9)
+            return True, gain
+
         best = None
         for c in near:
             col = int(available[c])
@@ -147,6 +219,10 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: s
                      "consensus": lambda: round(float(U[:, col].mean()), 9),
                      "approved": lambda: int((U[:, col] >= 3).sum()),
                      "seen": lambda: int(seen[col]),
+                     "exposed distinctive": lambda: round(seen[col] / n * distinctive_support(U, group, col), 9),
+                     "training coverage": lambda: round(float(_training_coverage(votes, slate, np.array([col]))[0]),
+                                                        9),
+                     "lookahead": lambda: lookahead(col, group),
                      "distinctive": lambda: 0}.get(how, lambda: round(float(info[c]), 6))()
             key = (value, round(distinctive_support(U, group, col), 9))
             if best is None or key > best[0]:
@@ -169,15 +245,22 @@ VARIANTS = {"variant: coverage, then distinctive": {"then": "coverage"},
             "variant: most seen first, then informative on observed votes": {"first": "seen",
                                                                               "then": "informative votes"},
             "variant: predictive on training votes": {"then": "predictive"},
-            "variant: predictive + coverage on training votes": {"then": "predictive + coverage"}}
+            "variant: predictive + coverage on training votes": {"then": "predictive + coverage"},
+            "variant: training coverage within 0.02, then informative on observed votes":
+                {"then": "informative votes", "margin": 0.02},
+            "variant: training coverage first, then informative on observed votes":
+                {"first": "training coverage", "then": "informative votes"},
+            "variant: exposed distinctive": {"then": "exposed distinctive"},
+            "variant: lookahead, training coverage ≥ lowest's, then training portrayal": {"then": "lookahead"}}
 REPLICAS = {DEFAULT: {"then": "least served"}, "gsc, distinctive": {"then": "distinctive"},
             "gsc, seen-first": {"first": "seen", "then": "least served"}}
 """gsc_variant's replicas of pnyx.rules' tiebreaks: the script checks that they give the same slates."""
 
 
 def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: list[int],
-           tolerances: list[float], variants: bool = True) -> dict[str, list[int]]:
-    """Every method's slate (columns of the profile) from the training votes and their imputed utilities."""
+           tolerances: list[float], variants: Sequence[str] = tuple(VARIANTS)) -> dict[str, list[int]]:
+    """Every method's slate (columns of the profile) from the training votes and their imputed utilities;
+    ``variants``: the names of the VARIANTS to run."""
     def gsc(**params) -> list[int]:
         return [pool[c] for c in compute("gsc", U[:, pool], k, **params).slate]
 
@@ -190,8 +273,10 @@ def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: l
         for name, params in REPLICAS.items():
             replica = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **params)]
             assert replica == out[name], f"the experiment's GSC rounds differ from pnyx.rules' gsc ({name})"
-        for name, params in VARIANTS.items():
-            out[name] = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **params)]
+        memo: dict = {}
+        for name in variants:
+            out[name] = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **VARIANTS[name],
+                                                      memo=memo)]
     out[BASELINES[0]] = top_by_agree_count(votes_train, k, pool=pool)
     out[BASELINES[1]] = group_representatives(votes_train, groups, k, pool=pool)
     out[BASELINES[2]] = group_representatives(votes_train, groups, k, score="repness", seats="proportional", pool=pool)
@@ -199,7 +284,7 @@ def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: l
 
 
 def evaluate(folder: Path, seeds: range, ks: list[int], backend: str, tolerances: list[float],
-             variants: bool = True) -> tuple[dict, dict]:
+             variants: Sequence[str] = tuple(VARIANTS)) -> tuple[dict, dict]:
     """{(k, method): [HeldOut per seed]} and facts about the conversation."""
     profile = load(folder)
     votes = profile.observed_values()
@@ -279,17 +364,23 @@ def main() -> None:
     parser.add_argument("--tolerance", type=float, nargs="*", default=[0.25, 0.5])
     parser.add_argument("--data", type=Path, default=POLIS)
     parser.add_argument("--no-variants", action="store_true", help="leave out the experimental tie criteria")
+    parser.add_argument("--variant", nargs="+", default=[], metavar="TEXT",
+                        help="run only the experimental criteria whose name contains one of these texts")
     args = parser.parse_args()
     folders = sorted(p for p in args.data.iterdir() if (p / "comments.csv").is_file()) if args.data.is_dir() else []
     if not folders:
         raise SystemExit(f"no Polis export folders under {args.data} (see ../shared/data/README.md)")
+    variants = [] if args.no_variants and not args.variant else [
+        name for name in VARIANTS if not args.variant or any(text in name for text in args.variant)]
+    if args.variant and not variants:
+        raise SystemExit(f"no experimental criterion's name contains {' or '.join(map(repr, args.variant))}")
     t0 = time.perf_counter()
     print(f"# pnyx portrayal benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; backend "
           f"{args.backend}; seeds {args.first_seed}–{args.first_seed + args.seeds - 1}; mean ± sd over seeds)\n")
     everything = {}
     for folder in folders:
         seeds = range(args.first_seed, args.first_seed + args.seeds)
-        results, facts = evaluate(folder, seeds, args.k, args.backend, args.tolerance, not args.no_variants)
+        results, facts = evaluate(folder, seeds, args.k, args.backend, args.tolerance, variants)
         everything[folder.name] = results
         print(table(folder.name, results, facts, args.k) + "\n", flush=True)
     names = list(everything)
