@@ -226,8 +226,8 @@ def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None, total: list | N
             if not total:
                 total.append(U.sum(axis=1, dtype=np.float64))
             kept = total[0] if rest is None else total[0] - U[:, rest].sum(axis=1, dtype=np.float64)
-            order = np.empty(U.shape[0], dtype=np.int64)
-            order[np.lexsort((np.arange(U.shape[0]), kept / (m if pool is None else pool.size)))] = np.arange(U.shape[0])
+            order = np.empty(U.shape[0], dtype=np.int64)  # (a stable sort keeps rows in order among equal means)
+            order[np.argsort(kept / (m if pool is None else pool.size), kind="stable")] = np.arange(U.shape[0])
             place.append(order)
         return place[0][rows]
 
