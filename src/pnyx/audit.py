@@ -188,7 +188,7 @@ def _round_audits(result: ProcessResult, band: float | None) -> list[RoundAudit]
     sids = result.profile.statement_ids
     pids = result.profile.participant_ids
     U = result.profile.utilities
-    columns = None  # U.T, made once for every round's near-ties
+    columns, totals = None, {}  # U.T and its column sums, made once for every round's near-ties
     out = []
     for rnd in result.rounds:
         ties = []
@@ -207,7 +207,8 @@ def _round_audits(result: ProcessResult, band: float | None) -> list[RoundAudit]
             scores = np.full(U.shape[1], -np.inf)
             scores[list(rnd.scores)] = list(rnd.scores.values())
             columns = transposed(U) if columns is None else columns
-            found = near_ties(U, rnd.unmatched_mask, rnd.size_target, scores, band, np.asarray(rnd.pool), columns)
+            found = near_ties(U, rnd.unmatched_mask, rnd.size_target, scores, band, np.asarray(rnd.pool), columns,
+                              totals)
             near = sorted(({"id": sids[j], "score": rnd.scores[j], "distinctive": v} for j, v in found.items()),
                           key=lambda d: (-d["score"], -d["distinctive"]))
         out.append(RoundAudit(rnd.round, ", ".join(sids[j] for j in rnd.chosen), rnd.score, rnd.repeat, ties,

@@ -85,10 +85,11 @@ def _overlap_bounds(U: np.ndarray, start: np.ndarray) -> np.ndarray:
     step = max(1, _BLOCK_ENTRIES // max(m, 1))
     for at in range(0, n, step):
         block = U[at:at + step]
-        hi = np.ceil(block * scale)  # hi + 1: every index ≥ 0
+        hi = np.multiply(block, scale)
+        np.ceil(hi, out=hi)  # hi + 1: every index ≥ 0
         hi *= block >= above[at:at + step, None]  # an empty interval: 0, raised to lo below
         np.fmax(hi, floor[at:at + step, None], out=hi)  # (fmax: a NaN utility gives lo − 1 too)
-        index = hi.astype(np.int64)
+        index = hi.astype(np.intp)
         index += offsets
         counts += np.bincount(index.ravel(), minlength=m * width)
     below = np.cumsum(counts.reshape(m, width), axis=1)[:, :_BINS]  # #{i : hi_i < b}

@@ -134,7 +134,8 @@ class _Tops:
     column with fewer than r unmatched rows at or above its threshold is taken whole.
     """
 
-    def __init__(self, U: np.ndarray, W: np.ndarray, unmatched: np.ndarray, spare: float = 0.0):
+    def __init__(self, U: np.ndarray, W: np.ndarray, unmatched: np.ndarray, spare: float = 0.0,
+                 totals: dict[int, float] | None = None):
         self.U, self.W, self.unmatched, self.spare = U, W, unmatched, spare
         n = U.shape[0]
         self.sample = np.sort(np.random.default_rng(0).choice(n, min(_SAMPLE, n // 4), replace=False))
@@ -142,15 +143,14 @@ class _Tops:
         self.values: dict[int, np.ndarray] = {}
         self.lower: dict[int, float] = {}
         """The threshold each column was read at (−∞: whole)."""
-        self._totals: np.ndarray | None = None
+        self._totals = {} if totals is None else totals
 
     def total(self, c: int) -> float:
         """Column c's sum over every row (NaN skipped)."""
-        if self._totals is None:
-            self._totals = self.W.sum(axis=1, dtype=np.float64)
-        if np.isnan(self._totals[c]):
-            self._totals[c] = np.nansum(self.W[c], dtype=np.float64)
-        return float(self._totals[c])
+        if c not in self._totals:
+            total = self.W[c].sum(dtype=np.float64)
+            self._totals[c] = float(np.nansum(self.W[c], dtype=np.float64) if np.isnan(total) else total)
+        return self._totals[c]
 
     def live(self, c: int) -> tuple[np.ndarray, np.ndarray]:
         """Column c's rows that are still unmatched, and their utilities."""
@@ -399,11 +399,13 @@ def _decide(tops: _Tops, r: int, scores: np.ndarray, tolerance: float, tiebreak:
 
 
 def near_ties(U: np.ndarray, unmatched: np.ndarray, r: int, scores: np.ndarray, tolerance: float,
-              pool: np.ndarray, columns: np.ndarray | None = None) -> dict[int, float]:
+              pool: np.ndarray, columns: np.ndarray | None = None,
+              totals: dict[int, float] | None = None) -> dict[int, float]:
     """Distinctive support of every column of ``pool`` whose round score is within ``tolerance`` of the
     best, from the scores :func:`gsc_round` already computed (``scores[j]`` for each column j of U; the
     columns outside ``pool`` are ignored); empty when only one is. Each near column is read at its score, so
-    that only the rows of its group and of its cut are kept; ``columns`` as for :func:`gsc_round`.
+    that only the rows of its group and of its cut are kept; ``columns`` as for :func:`gsc_round`; ``totals``: a
+    dict kept by a caller running several rounds over one U, each column's sum over all rows as computed.
     """
     full = np.full(U.shape[1], -np.inf)
     full[pool] = np.asarray(scores, dtype=float)[pool]
@@ -411,7 +413,7 @@ def near_ties(U: np.ndarray, unmatched: np.ndarray, r: int, scores: np.ndarray, 
     near = np.flatnonzero(full >= best - tolerance - _EXACT * (1.0 + abs(best)))
     if near.size < 2:
         return {}
-    tops = _Tops(U, _columns(U, columns), np.asarray(unmatched, dtype=bool))
+    tops = _Tops(U, _columns(U, columns), np.asarray(unmatched, dtype=bool), totals=totals)
     tops.fill(near, r, lower=full[near])  # a score off the column's r-th largest only widens what is read
     cuts = tops.scores(near, r)[0]
     return {c: _support(tops, c, float(cut), r, None, None)[0] for c, cut in zip(near.tolist(), cuts)}
