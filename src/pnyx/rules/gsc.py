@@ -86,7 +86,7 @@ _BLOCK_ENTRIES = 1 << 23
 _SAMPLE = 20_000
 """Rows of the seeded sample from which a column's threshold is guessed (:class:`_Tops`; at most a quarter of n)."""
 
-_SPARE = 1.0
+_SPARE = 0.5
 """The rule keeps about (1 + _SPARE)·r unmatched rows of each column it scores, so that the next rounds select
 among those instead of reading the column again."""
 
