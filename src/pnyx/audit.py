@@ -160,12 +160,35 @@ def _verdict(axiom: str, result: Any, pids: list[str], sids: list[str], cols: Se
     return Verdict(axiom, bool(result.satisfied), witness, meaningful, assignment, epsilon, params or {})
 
 
+def _informative(V: np.ndarray) -> bool:
+    """Whether the known utilities of V are not all one number (NaN skipped, by reductions: no copy of V)."""
+    with np.errstate(invalid="ignore"):
+        low, high = np.fmin.reduce(V, axis=None, initial=np.inf), np.fmax.reduce(V, axis=None, initial=-np.inf)
+    if np.isfinite(low) and np.isfinite(high) or not V.size:
+        return bool(high > low)
+    finite = V[np.isfinite(V)]  # an infinite entry: only the finite ones count
+    return bool(finite.size and np.ptp(finite) > 0)
+
+
+def _predicted(profile) -> int:
+    """Entries known but not observed."""
+    unknown = np.isnan(profile.utilities)
+    return int(unknown.size - np.count_nonzero(unknown) - np.count_nonzero(profile.observed & ~unknown))
+
+
+def _sources(profile, cols: list[int]) -> list[str]:
+    """The provenance labels of the entries of ``cols``, sorted (one comparison per label: no sort of n × m codes)."""
+    codes = profile.provenance if len(cols) == profile.m else profile.provenance[:, cols]
+    return sorted({label for c, label in enumerate(profile.provenance_labels) if (codes == c).any()})
+
+
 def _round_audits(result: ProcessResult, band: float | None) -> list[RoundAudit]:
-    from pnyx.rules.gsc import near_ties
+    from pnyx.rules.gsc import near_ties, transposed
 
     sids = result.profile.statement_ids
     pids = result.profile.participant_ids
     U = result.profile.utilities
+    columns, totals = None, {}  # U.T and its column sums, made once for every round's near-ties
     out = []
     for rnd in result.rounds:
         ties = []
@@ -183,7 +206,9 @@ def _round_audits(result: ProcessResult, band: float | None) -> list[RoundAudit]
         if band is not None and rnd.score is not None and rnd.unmatched_mask is not None:
             scores = np.full(U.shape[1], -np.inf)
             scores[list(rnd.scores)] = list(rnd.scores.values())
-            found = near_ties(U, rnd.unmatched_mask, rnd.size_target, scores, band, np.asarray(rnd.pool))
+            columns = transposed(U) if columns is None else columns
+            found = near_ties(U, rnd.unmatched_mask, rnd.size_target, scores, band, np.asarray(rnd.pool), columns,
+                              totals)
             near = sorted(({"id": sids[j], "score": rnd.scores[j], "distinctive": v} for j, v in found.items()),
                           key=lambda d: (-d["score"], -d["distinctive"]))
         out.append(RoundAudit(rnd.round, ", ".join(sids[j] for j in rnd.chosen), rnd.score, rnd.repeat, ties,
@@ -240,12 +265,11 @@ def audit(result: ProcessResult, assignment: Any, *, accuracy: Any = None, usage
     pids, sids = profile.participant_ids, profile.statement_ids
     eligible = np.ones(profile.m, bool) if result.eligible is None else result.eligible
     cols = np.flatnonzero(eligible | np.isin(np.arange(profile.m), slate)).tolist()
-    V = U[:, cols]
+    V = U if len(cols) == profile.m else U[:, cols]  # no n × m copy when every column counts
     pos = {c: i for i, c in enumerate(cols)}
     W = [pos[j] for j in slate]
     on_slate = set(slate)
-    finite = V[np.isfinite(V)]
-    meaningful = bool(finite.size and np.ptp(finite) > 0)
+    meaningful = _informative(V)
     balanced_a = np.asarray(assignment.assignment, dtype=int)
     process_a = result.matching if result.complete else balanced_a
     eps = float(result.tolerance)
@@ -279,10 +303,10 @@ def audit(result: ProcessResult, assignment: Any, *, accuracy: Any = None, usage
         "total_balanced": float(assignment.total),
         "assigned_observed": int(observed_assigned.sum()),
         "assigned_predicted": int((~observed_assigned).sum()),
-        "observed_entries": int(profile.observed.sum()),
-        "predicted_entries": int((~profile.observed & ~np.isnan(U)).sum()),
+        "observed_entries": int(np.count_nonzero(profile.observed)),
+        "predicted_entries": _predicted(profile),
         "informative": meaningful,
-        "sources": sorted({profile.provenance_labels[c] for c in np.unique(profile.provenance[:, cols]) if c >= 0}),
+        "sources": _sources(profile, cols),
     }
     caveats = []
     if not profile.observed.any():

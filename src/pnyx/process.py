@@ -50,7 +50,7 @@ import numpy as np
 from pnyx.data import InputError, Profile, Statement
 from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend
 from pnyx.rules.base import Tie
-from pnyx.rules.gsc import TIEBREAKS, gsc_round, round_sizes
+from pnyx.rules.gsc import TIEBREAKS, gsc_round, round_sizes, transposed
 
 Progress = Callable[[str, int, int], None]
 """``progress(phase, completed, total)``, called as each phase advances."""
@@ -419,6 +419,16 @@ def _to_columns(tie: Tie, pool: list[int], t: int) -> Tie:
     return tie
 
 
+def _grown(columns: np.ndarray | None, U: np.ndarray) -> np.ndarray:
+    """U.T (:func:`pnyx.rules.gsc.transposed`) from the transpose of U's first columns: a pooled column's
+    utilities never change once predicted (:class:`_Pool`), so only new columns are transposed."""
+    if columns is None:
+        return transposed(U)
+    if columns.shape[0] == U.shape[1]:
+        return columns
+    return np.concatenate([columns, transposed(U[:, columns.shape[0]:])])
+
+
 def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool, seed: int, progress: Progress,
             common: dict[str, Any], oracle: Any = None) -> ProcessResult:
     n = pool.profile.n
@@ -428,6 +438,7 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
     data = list(range(pool.profile.m))
     kept: list[int] = list(data)
     log: list[RoundLog] = []
+    columns = None  # the pool matrix transposed, for gsc_round; grown as candidates add columns
     for t, r in enumerate(round_sizes(n, k)):
         before = unmatched.copy()
         new = _propose(pool, generators, unmatched, t, k, size_target=r, word_budget=None, seed=seed,
@@ -449,8 +460,10 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
         asked = None
         if oracle is None:
             U = pool.profile.utilities
+            columns = _grown(columns, U)
             everything = len(cols) == U.shape[1] and cols == list(range(U.shape[1]))
-            step = gsc_round(U if everything else U[:, cols], unmatched, r, **choice)  # no n × m copy if all compete
+            step = gsc_round(U if everything else U[:, cols], unmatched, r,  # no n × m copy if all compete
+                             columns=columns if everything else columns[cols], **choice)
         else:
             pool.profile, step, asked = oracle.round(pool.profile, cols, unmatched, r, **choice)
         j = cols[step.candidate]

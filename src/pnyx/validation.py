@@ -69,7 +69,7 @@ def check_utilities(U: object, *, allow_nan: bool = True, finite_in: Sequence[in
         need = np.asarray(finite_in, dtype=int)
     if need is not None:
         V = U if isinstance(need, slice) else U[:, need]
-        unknown = np.isnan(V.sum(axis=1, dtype=np.float64))  # NaN in a row's sum iff an entry is NaN
+        unknown = np.isnan(V.max(axis=1))  # a row's maximum is NaN iff an entry is (no infinities here)
         if rows is not None:
             checked = np.zeros(U.shape[0], dtype=bool)
             checked[rows] = True

@@ -161,22 +161,6 @@ def test_observed_r_support_by_level_counts_equals_the_selection(scale):
     assert observed_r_support(profile, rows, cols, 4) is None
 
 
-@pytest.mark.parametrize("sample", [1, 7, 50, 149, 10_000])
-def test_rth_largest_by_a_guessed_threshold_is_exact(sample):
-    """Whatever the sample the threshold is guessed from (too small, too high a guess), the r-th largest."""
-    from pnyx.rules.gsc import _rth_largest
-
-    rng = np.random.default_rng(sample)
-    n = 600
-    W = np.round(rng.random((5, n)) * 4, 1).astype(np.float32)
-    mask = rng.random(n) < 0.7
-    W[:, ~mask] = -1.0 - np.flatnonzero(~mask)
-    rows = np.sort(rng.choice(n, min(n, sample), replace=False))
-    for r in (1, 3, 40, int(mask.sum())):
-        got = _rth_largest(W, np.arange(5), r, int(mask.sum()), rows, mask)
-        np.testing.assert_array_equal(got, -np.sort(-W, axis=1)[:, r - 1])
-
-
 def test_gsc_rule_with_sampled_thresholds_equals_the_full_selection(monkeypatch):
     import pnyx.rules.gsc as gsc
 

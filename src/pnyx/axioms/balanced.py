@@ -21,6 +21,7 @@ import numpy as np
 
 from pnyx.axioms.base import AxiomResult, Witness, as_inputs, register
 from pnyx.data import InputError
+from pnyx.scale import MAX_UTILITY
 
 
 def _assigned_utilities(U: np.ndarray, W: np.ndarray, assignment) -> np.ndarray:
@@ -52,20 +53,59 @@ def blocking_coalitions(U: np.ndarray, assigned: np.ndarray, d: float = 0.0) -> 
     return sizes, thetas
 
 
+_BINS = 256
+"""Bins of the utility line 0–4 over which :func:`_overlap_bounds` counts."""
+_BLOCK_ENTRIES = 1 << 23
+"""Entries of U read at once by :func:`_overlap_bounds`."""
+
+
+def _overlap_bounds(U: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """For every column α, an upper bound on the largest #{i : start_i < θ ≤ u_i(α)} over θ.
+
+    The line 0–4 is cut into _BINS bins (θ ∈ (4b/_BINS, 4(b+1)/_BINS]); a member of a coalition at θ has
+    an interval (start_i, u_i(α)] meeting θ's bin, so the most intervals meeting one bin bound the deepest
+    overlap. Per column that count at bin b is #{i : lo_i ≤ b} − #{i : hi_iα < b}, lo and hi being a
+    non-empty interval's first and last bin and hi = lo − 1 for an empty one (the bin edges are binary
+    fractions, so the bins are exact): the first term does not depend on α, the second is one histogram
+    per column, over blocks of rows. NaN on either side makes the interval empty.
+    """
+    n, m = U.shape
+    scale = _BINS / MAX_UTILITY
+    with np.errstate(invalid="ignore"):
+        lo = np.floor(start * scale)
+    lo = np.where(np.isnan(lo), _BINS + 1, np.clip(lo, 0, _BINS + 1))
+    first = np.cumsum(np.bincount(lo.astype(np.int64), minlength=_BINS + 2))[:_BINS]  # #{i : lo_i ≤ b}
+    floor = lo.astype(U.dtype)
+    # u > start_i exactly as u ≥ the next value of U's type above start_i (one comparison in U's type)
+    above = start.astype(U.dtype)
+    above = np.where(above > start, above, np.nextafter(above, np.inf, dtype=U.dtype))
+    width = _BINS + 3
+    offsets = width * np.arange(m)
+    counts = np.zeros(m * width, dtype=np.int64)
+    step = max(1, _BLOCK_ENTRIES // max(m, 1))
+    for at in range(0, n, step):
+        block = U[at:at + step]
+        hi = np.multiply(block, scale)
+        np.ceil(hi, out=hi)  # hi + 1: every index ≥ 0
+        hi *= block >= above[at:at + step, None]  # an empty interval: 0, raised to lo below
+        np.fmax(hi, floor[at:at + step, None], out=hi)  # (fmax: a NaN utility gives lo − 1 too)
+        index = hi.astype(np.intp)
+        index += offsets
+        counts += np.bincount(index.ravel(), minlength=m * width)
+    below = np.cumsum(counts.reshape(m, width), axis=1)[:, :_BINS]  # #{i : hi_i < b}
+    return (first[None, :] - below).max(axis=1)
+
+
 def _largest_blocking(U: np.ndarray, assigned: np.ndarray, d: float, need: np.ndarray) -> tuple[int, int, float, float]:
     """The column whose largest blocking coalition is the largest multiple of its required size (the
     lowest such column): (column, size, threshold, ratio), as :func:`blocking_coalitions` would give.
 
-    A column's coalition has at most #{i : u_i(ω(i)) + d < u_i(α)} members, so columns are swept in
-    decreasing order of that bound over ``need`` and the sweep stops once no bound reaches the best
-    ratio found: at scale most columns are never sorted.
+    Columns are swept in decreasing order of an upper bound on their coalition (:func:`_overlap_bounds`)
+    over ``need``, and the sweep stops once no bound reaches the best ratio found: at scale most columns
+    are never sorted.
     """
     start = assigned + d
-    with np.errstate(invalid="ignore"):
-        bound = np.empty(U.shape[1])
-        for at in range(0, U.shape[1], 16):  # column blocks: no n × m temporary
-            bound[at:at + 16] = (start[:, None] < U[:, at:at + 16]).sum(axis=0)
-    bound /= need
+    bound = _overlap_bounds(U, start) / need
     best, found = -1.0, {}
     for j in np.argsort(-bound, kind="stable"):
         if bound[j] < best:

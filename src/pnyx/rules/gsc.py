@@ -42,6 +42,7 @@ the lowest possible (−∞): such a participant is never counted as a supporter
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -80,7 +81,14 @@ class GSCRound:
 
 
 _BLOCK_ENTRIES = 1 << 23
-"""Entries per column block when scoring: bounds the working memory of a round (64 MB in float64)."""
+"""Entries of U read at once by a pass over blocks of rows: bounds a pass's working memory (64 MB in float64)."""
+
+_SAMPLE = 20_000
+"""Rows of the seeded sample from which a column's threshold is guessed (:class:`_Tops`; at most a quarter of n)."""
+
+_SPARE = 0.5
+"""The rule keeps about (1 + _SPARE)·r unmatched rows of each column it scores, so that the next rounds select
+among those instead of reading the column again."""
 
 
 def _top(values: np.ndarray, rows: np.ndarray, r: int, rank) -> tuple[np.ndarray, Tie | None]:
@@ -106,65 +114,142 @@ def _top(values: np.ndarray, rows: np.ndarray, r: int, rank) -> tuple[np.ndarray
     return rows[chosen], at_cut
 
 
-def _scores(U: np.ndarray, rows: np.ndarray | None, r: int, columns: np.ndarray) -> np.ndarray:
-    """The r-th largest utility in each of ``columns`` among ``rows`` (None: all rows), by selection
-    (``np.partition``) over column blocks: no copy of the rows beyond one block at a time. The other
-    rows are set below every utility in the block (to distinct values: np.partition slows down on
-    many equal ones), so the r-th largest of a whole column is the one among ``rows``."""
-    n = U.shape[0]
-    gone = None
-    if rows is not None and rows.size < n:
-        keep = np.zeros(n, dtype=bool)
-        keep[rows] = True
-        gone = np.flatnonzero(~keep)
-    out = np.empty(columns.size, dtype=U.dtype)
-    step = max(1, _BLOCK_ENTRIES // max(n, 1))
-    for at in range(0, columns.size, step):
-        cols = columns[at:at + step]
-        contiguous = cols[-1] - cols[0] == cols.size - 1
-        block = U[:, cols[0]:cols[-1] + 1].copy() if contiguous else U[:, cols]
-        if gone is not None:
-            block[gone] = (-1.0 - gone)[:, None]
-        block.partition(n - r, axis=0)
-        out[at:at + step] = block[n - r]
-    return out
-
-
-_SAMPLE = 20_000
-"""Rows of the seeded sample from which :func:`_rth_largest` guesses a threshold."""
-
-
-def _transposed(U: np.ndarray) -> np.ndarray:
-    """U.T as a C-ordered copy, written in row blocks (cache-friendly, unlike one strided copy)."""
+def transposed(U: np.ndarray) -> np.ndarray:
+    """U.T as a C-ordered copy (each statement's column contiguous), written in blocks of rows: what
+    :func:`gsc_round` and :func:`near_ties` read, made once by a caller that runs several rounds over one U."""
     W = np.empty((U.shape[1], U.shape[0]), dtype=U.dtype)
-    for at in range(0, U.shape[0], 4096):
-        W[:, at:at + 4096] = U[at:at + 4096].T
+    for at in range(0, U.shape[0], 256):
+        W[:, at:at + 256] = U[at:at + 256].T
     return W
 
 
-def _rth_largest(W: np.ndarray, cols: np.ndarray, r: int, unmatched: int, sample: np.ndarray,
-                 mask: np.ndarray) -> np.ndarray:
-    """The r-th largest of each row ``W[c]`` (c in ``cols``) over all n entries, where the ``n − unmatched``
-    matched entries are negative and every other one is ≥ 0: exact, by selection among the entries at or
-    above a threshold guessed from a seeded sample of rows (a rank 4 standard deviations below the
-    sample's, so rarely too high), over the whole row when fewer than r entries reach it."""
-    n = W.shape[1]
-    if 4 * sample.size > n:  # a sample this large saves nothing: one selection over the whole block
-        return np.partition(W[cols], n - r, axis=1)[:, n - r].astype(np.float64)
-    live = sample[mask[sample]]
-    out = np.empty(cols.size, dtype=np.float64)
-    rank = r / unmatched * live.size
-    rank = int(np.ceil(rank + 4.0 * np.sqrt(rank) + 10))
-    for b, c in enumerate(cols):
-        row = W[c]
-        if rank < live.size:
-            guess = np.partition(row[live], live.size - rank)[live.size - rank]
-            top = row[row >= guess]
-            if top.size >= r:
-                out[b] = np.partition(top, top.size - r)[top.size - r]
-                continue
-        out[b] = np.partition(row, n - r)[n - r]
-    return out
+class _Tops:
+    """For each column asked about, every unmatched row whose utility is at least some threshold (rows ascending,
+    with their utilities): while at least r of those rows are unmatched, the r-th largest utility among the
+    unmatched and the group a round matches are found among them.
+
+    ``W`` is U.T, C-ordered (:func:`transposed`); ``unmatched`` is read, not copied: the rule clears it as it
+    matches participants and the sets shrink when next asked. Thresholds are guessed from a seeded sample of rows,
+    at the rank four standard deviations beyond the sample's share of (1 + ``spare``)·r (so rarely too high); a
+    column with fewer than r unmatched rows at or above its threshold is taken whole.
+    """
+
+    def __init__(self, U: np.ndarray, W: np.ndarray, unmatched: np.ndarray, spare: float = 0.0,
+                 totals: dict[int, float] | None = None):
+        self.U, self.W, self.unmatched, self.spare = U, W, unmatched, spare
+        n = U.shape[0]
+        self.sample = np.sort(np.random.default_rng(0).choice(n, min(_SAMPLE, n // 4), replace=False))
+        self.rows: dict[int, np.ndarray] = {}
+        self.values: dict[int, np.ndarray] = {}
+        self.lower: dict[int, float] = {}
+        """The threshold each column was read at (−∞: whole)."""
+        self._totals = {} if totals is None else totals
+
+    def total(self, c: int) -> float:
+        """Column c's sum over every row (NaN skipped)."""
+        if c not in self._totals:
+            total = self.W[c].sum(dtype=np.float64)
+            self._totals[c] = float(np.nansum(self.W[c], dtype=np.float64) if np.isnan(total) else total)
+        return self._totals[c]
+
+    def live(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """Column c's rows that are still unmatched, and their utilities."""
+        keep = self.unmatched[self.rows[c]]
+        if not keep.all():
+            self.rows[c], self.values[c] = self.rows[c][keep], self.values[c][keep]
+        return self.rows[c], self.values[c]
+
+    def scores(self, cols: np.ndarray, r: int, floor: float = -np.inf) -> tuple[np.ndarray, np.ndarray]:
+        """The r-th largest utility among the unmatched in each column of ``cols``, and whether it is exact: a
+        column that kept fewer than r unmatched rows scores below its threshold, so one whose threshold is below
+        ``floor`` is not read again and gets that threshold, an upper bound."""
+        stale = [c for c in cols.tolist() if c not in self.rows or self.live(c)[0].size < r]
+        again = [c for c in stale if self.lower.get(c, np.inf) >= floor]
+        if again:
+            self.fill(np.array(again), r)
+        out = np.empty(cols.size)
+        exact = np.ones(cols.size, dtype=bool)
+        for b, c in enumerate(cols.tolist()):
+            values = self.values[c]
+            if values.size < r:
+                out[b], exact[b] = self.lower[c], False
+            else:
+                out[b] = np.partition(values, values.size - r)[values.size - r]
+        return out, exact
+
+    def fill(self, cols: np.ndarray, r: int, lower: np.ndarray | None = None) -> None:
+        """Read ``cols`` at the guessed thresholds (or at ``lower``, one per column), a block of columns at once."""
+        u = int(np.count_nonzero(self.unmatched))
+        if lower is None:
+            lower = self._guess(cols, min(u, math.ceil((1 + self.spare) * r)), u)
+        lower = np.asarray(lower, dtype=float)
+        n = self.W.shape[1]
+        index = np.int32 if n < 2**31 else np.int64
+        step = max(1, _BLOCK_ENTRIES // max(n, 1))
+        for at in range(0, cols.size, step):
+            chunk = cols[at:at + step]
+            contiguous = chunk[-1] - chunk[0] == chunk.size - 1
+            block = self.W[chunk[0]:chunk[-1] + 1] if contiguous else self.W[chunk]
+            hit = block >= lower[at:at + step, None].astype(block.dtype)  # exact: each is one of U's values or ±∞
+            hit &= self.unmatched
+            flat = np.flatnonzero(hit)  # (2-D nonzero is several times slower)
+            values = block.ravel()[flat]
+            bounds = np.searchsorted(flat, np.arange(chunk.size + 1) * n).tolist()
+            for b, (c, low) in enumerate(zip(chunk.tolist(), lower[at:at + step].tolist())):
+                rows_c = (flat[bounds[b]:bounds[b + 1]] - b * n).astype(index)
+                values_c = values[bounds[b]:bounds[b + 1]]
+                if rows_c.size < r:
+                    rows_c, low = np.flatnonzero(self.unmatched).astype(index), -np.inf
+                    values_c = self.W[c, rows_c]
+                self.rows[c], self.values[c], self.lower[c] = rows_c, values_c, low
+
+    def _guess(self, cols: np.ndarray, want: int, u: int) -> np.ndarray:
+        live = self.sample[self.unmatched[self.sample]]
+        rank = want / u * live.size
+        rank = int(np.ceil(rank + 4.0 * np.sqrt(rank) + 10))
+        if rank >= live.size:
+            return np.full(cols.size, -np.inf)
+        return np.partition(self.W[np.ix_(cols, live)], live.size - rank, axis=1)[:, live.size - rank]
+
+
+def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None, total: list | None = None):
+    """``rank`` for :func:`_top`: each row's place when ordered by mean utility over ``pool`` (default every
+    column), then by row, computed once, when first asked. ``total``: a list that holds (or is given) every row's
+    sum over all columns, kept by a caller running several rounds over one U."""
+    m = U.shape[1]
+    rest = None if pool is None or pool.size == m else np.setdiff1d(np.arange(m), pool)
+    total = [] if total is None else total
+    place: list[np.ndarray] = []
+
+    def rank(rows: np.ndarray) -> np.ndarray:
+        if not place:
+            if not total:
+                total.append(U.sum(axis=1, dtype=np.float64))
+            kept = total[0] if rest is None else total[0] - U[:, rest].sum(axis=1, dtype=np.float64)
+            order = np.empty(U.shape[0], dtype=np.int64)  # (a stable sort keeps rows in order among equal means)
+            order[np.argsort(kept / (m if pool is None else pool.size), kind="stable")] = np.arange(U.shape[0])
+            place.append(order)
+        return place[0][rows]
+
+    return rank
+
+
+def _support(tops: _Tops, c: int, cut: float, r: int, served: np.ndarray | None, rank) -> tuple[float, float]:
+    """Distinctive support of column c's group — the r unmatched rows :func:`_top` matches, the cut-off utility
+    being ``cut`` — and the mean of ``served`` over that group (0 without ``served``), from sums: the group is
+    not formed, nor are the rows at the cut ranked unless ``served`` asks which of them it takes."""
+    rows, values = tops.live(c)
+    above = values > cut
+    need = r - int(np.count_nonzero(above))
+    inside = float(values[above].sum(dtype=np.float64)) + need * cut
+    n = tops.U.shape[0]
+    distinct = inside / r if n == r else inside / r - (tops.total(c) - inside) / (n - r)
+    if served is None:
+        return distinct, 0.0
+    at = rows[values == cut]
+    if at.size > need:
+        at = at[np.argpartition(rank(at), need - 1)[:need]]
+    return distinct, float((served[rows[above]].sum() + served[at].sum()) / r)
 
 
 def distinctive_support(U: np.ndarray, group: np.ndarray, column: int) -> float:
@@ -179,7 +264,8 @@ def distinctive_support(U: np.ndarray, group: np.ndarray, column: int) -> float:
 
 def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float = 0.0,
               tiebreak: str = "least-served", repeated: np.ndarray | None = None,
-              served: np.ndarray | None = None, seen: np.ndarray | None = None) -> GSCRound:
+              served: np.ndarray | None = None, seen: np.ndarray | None = None,
+              columns: np.ndarray | None = None) -> GSCRound:
     """One round of the GSC rule (Fish et al., arXiv 2309.01291, §4).
 
     Parameters
@@ -202,6 +288,9 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
         default: nothing on the slate yet, 0 for everyone).
     seen
         ``seen-first``: each column's number of observed (not predicted) judgments.
+    columns
+        U.T as a C-ordered array (:func:`transposed`), from a caller running several rounds over one U;
+        default: made here (an n × m copy).
 
     Returns
     -------
@@ -227,14 +316,25 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
     """
     unmatched = np.asarray(unmatched, dtype=bool)
     U = check_utilities(U, allow_nan=False, rows=unmatched)
-    rows = np.flatnonzero(unmatched)
     if unmatched.shape != (U.shape[0],):
         raise InputError(f"gsc_round needs a mask of length n = {U.shape[0]}; got {unmatched.shape}", field="unmatched")
-    if not 1 <= r <= rows.size:
-        raise InputError(f"round size r = {r} must be between 1 and the {rows.size} unmatched participants", field="r")
+    u = int(np.count_nonzero(unmatched))
+    if not 1 <= r <= u:
+        raise InputError(f"round size r = {r} must be between 1 and the {u} unmatched participants", field="r")
     seen = _check_tiebreak(tiebreak, seen, U.shape[1])
-    scores = _scores(U, None if rows.size == U.shape[0] else rows, r, np.arange(U.shape[1])).astype(np.float64)
-    return _decide(U, rows, r, scores, tolerance, tiebreak, repeated, served=served, seen=seen)
+    tops = _Tops(U, _columns(U, columns), unmatched)
+    scores = tops.scores(np.arange(U.shape[1]), r)[0]
+    return _decide(tops, r, scores, tolerance, tiebreak, repeated, served=served, seen=seen)
+
+
+def _columns(U: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
+    """``columns`` checked to be U.T (C-ordered), or made."""
+    if columns is None:
+        return transposed(U)
+    if columns.shape != U.shape[::-1] or columns.dtype != U.dtype or not columns.flags.c_contiguous:
+        raise InputError(f"columns must be U.T as a C-ordered {U.dtype} array of shape {U.shape[::-1]}",
+                         field="columns")
+    return columns
 
 
 def _check_tiebreak(tiebreak: str, seen: np.ndarray | None, m: int) -> np.ndarray | None:
@@ -249,44 +349,37 @@ def _check_tiebreak(tiebreak: str, seen: np.ndarray | None, m: int) -> np.ndarra
     return np.asarray(seen, dtype=float)
 
 
-def _decide(U: np.ndarray, rows: np.ndarray, r: int, scores: np.ndarray, tolerance: float, tiebreak: str,
+def _decide(tops: _Tops, r: int, scores: np.ndarray, tolerance: float, tiebreak: str,
             repeated: np.ndarray | None, served: np.ndarray | None = None,
-            pool: np.ndarray | None = None, seen: np.ndarray | None = None) -> GSCRound:
-    """The round's choice given every candidate's score (−∞ for a column that cannot be near the best);
-    ``served`` and ``seen`` as for :func:`gsc_round`; ``pool``: the round's candidate columns (default all),
-    over which a participant's alternatives are averaged."""
+            pool: np.ndarray | None = None, seen: np.ndarray | None = None, total: list | None = None) -> GSCRound:
+    """The round's choice given every candidate's score (−∞ for a column that cannot be near the best), each
+    near-tie's column read by ``tops``; ``served`` and ``seen`` as for :func:`gsc_round`; ``pool``: the round's
+    candidate columns (default all), over which a participant's alternatives are averaged; ``total`` as for
+    :func:`_fewest_alternatives`."""
+    U = tops.U
     best = float(scores.max())
-    near = np.flatnonzero(scores >= best - tolerance - _EXACT * (1.0 + abs(best)))
-
-    ranks: list[np.ndarray] = []
-
-    def alternatives(tied: np.ndarray) -> np.ndarray:
-        if not ranks:  # every row's place by (mean over the pool, row), once per round and only if a cut is tied
-            total = U.sum(axis=1, dtype=np.float64)
-            if pool is not None and pool.size < U.shape[1]:
-                total -= U[:, np.setdiff1d(np.arange(U.shape[1]), pool)].sum(axis=1, dtype=np.float64)
-            means = total / (U.shape[1] if pool is None else pool.size)
-            place = np.empty(U.shape[0], dtype=np.int64)
-            place[np.lexsort((np.arange(U.shape[0]), means))] = np.arange(U.shape[0])
-            ranks.append(place)
-        return ranks[0][tied]
-
-    by_content = tiebreak != "lowest" and near.size > 1
-    groups = {int(c): _top(U[rows, c], rows, r, alternatives) for c in (near if by_content else near[:1])}
-    distinct = {c: distinctive_support(U, g, c) for c, (g, _) in groups.items()} if by_content else {}
-    slate_value = np.zeros(U.shape[0]) if served is None else np.asarray(served, dtype=float)
+    near = np.flatnonzero(scores >= best - tolerance - _EXACT * (1.0 + abs(best))).tolist()
+    rank = _fewest_alternatives(U, pool, total)
+    by_content = tiebreak != "lowest" and len(near) > 1
     first_seen = by_content and tiebreak == "seen-first" and served is None
-    most = {c: float(seen[c]) for c in groups} if first_seen else {}
-    least = ({c: float(slate_value[g].mean()) for c, (g, _) in groups.items()}
-             if by_content and tiebreak in ("least-served", "seen-first") and not first_seen else {})
+    ranked = by_content and tiebreak in ("least-served", "seen-first") and not first_seen
+    slate_value = None if served is None or not ranked else np.asarray(served, dtype=float)
+    distinct: dict[int, float] = {}
+    least: dict[int, float] = {}
+    if by_content:
+        for j in near:
+            distinct[j], value = _support(tops, j, float(scores[j]), r, slate_value, rank)
+            if ranked:
+                least[j] = value
+    most = {j: float(seen[j]) for j in near} if first_seen else {}
     fresh = np.ones(U.shape[1], bool) if repeated is None else ~np.asarray(repeated, bool)
     if not by_content:
-        c = int(near[0])
+        c = near[0]
     else:
-        c = max(groups, key=lambda j: (bool(fresh[j]), most.get(j, 0.0), -round(least.get(j, 0.0), 9),
-                                       round(distinct[j], 9), -j))
+        c = max(near, key=lambda j: (bool(fresh[j]), most.get(j, 0.0), -round(least.get(j, 0.0), 9),
+                                     round(distinct[j], 9), -j))
     ties: list[Tie] = []
-    if near.size > 1:
+    if len(near) > 1:
         served_first = ("a column not yet on the slate, then the group the slate serves least, then the largest "
                         "distinctive support, then the lowest column")
         how = {"lowest": "lowest column index",
@@ -297,22 +390,33 @@ def _decide(U: np.ndarray, rows: np.ndarray, r: int, scores: np.ndarray, toleran
                "then the lowest column"}[tiebreak]
         criteria = {name: values for name, values in (("seen", most), ("served", least), ("distinctive", distinct))
                     if values}
-        ties.append(Tie(None, near.tolist(), c, how, value=best, criteria=criteria, tolerance=float(tolerance)))
-    matched, at_cut = groups[c]
+        ties.append(Tie(None, near, c, how, value=best, criteria=criteria, tolerance=float(tolerance)))
+    rows, values = tops.live(c)
+    matched, at_cut = _top(values, rows, r, rank)
     if at_cut:
         ties.append(at_cut)
-    return GSCRound(c, float(scores[c]), matched, ties, scores, distinct, least, most)
+    return GSCRound(c, float(scores[c]), matched.astype(np.intp), ties, scores, distinct, least, most)
 
 
 def near_ties(U: np.ndarray, unmatched: np.ndarray, r: int, scores: np.ndarray, tolerance: float,
-              pool: np.ndarray) -> dict[int, float]:
+              pool: np.ndarray, columns: np.ndarray | None = None,
+              totals: dict[int, float] | None = None) -> dict[int, float]:
     """Distinctive support of every column of ``pool`` whose round score is within ``tolerance`` of the
     best, from the scores :func:`gsc_round` already computed (``scores[j]`` for each column j of U; the
-    columns outside ``pool`` are ignored), without scoring the columns again; empty when only one is.
+    columns outside ``pool`` are ignored); empty when only one is. Each near column is read at its score, so
+    that only the rows of its group and of its cut are kept; ``columns`` as for :func:`gsc_round`; ``totals``: a
+    dict kept by a caller running several rounds over one U, each column's sum over all rows as computed.
     """
     full = np.full(U.shape[1], -np.inf)
     full[pool] = np.asarray(scores, dtype=float)[pool]
-    return _decide(U, np.flatnonzero(unmatched), r, full, tolerance, "distinctive", None, pool=pool).distinctive
+    best = float(full.max())
+    near = np.flatnonzero(full >= best - tolerance - _EXACT * (1.0 + abs(best)))
+    if near.size < 2:
+        return {}
+    tops = _Tops(U, _columns(U, columns), np.asarray(unmatched, dtype=bool), totals=totals)
+    tops.fill(near, r, lower=full[near])  # a score off the column's r-th largest only widens what is read
+    cuts = tops.scores(near, r)[0]
+    return {c: _support(tops, c, float(cut), r, None, None)[0] for c, cut in zip(near.tolist(), cuts)}
 
 
 @register("gsc", approval=False)
@@ -325,7 +429,8 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
     The same choices as :func:`gsc_round` round by round, computed lazily: a column's r-th highest
     utility among the unmatched can only fall as participants are matched (for the same r), so last
     round's score bounds this round's, and only the columns whose bound reaches the near-tie range of
-    the best score found so far are scored again (all of them when r shrinks by one).
+    the best score found so far are scored again (all of them when r shrinks by one), each among the
+    rows it kept when last read (:class:`_Tops`) while enough of them are unmatched.
     """
     U = utilities(U, k, allow_nan=False)
     n, m = U.shape
@@ -340,26 +445,27 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
     scores: list[float] = []
     ties: list[Tie] = []
     sizes = round_sizes(n, k)
-    W = _transposed(U)  # a copy (never a view of U): each statement's column contiguous; matched rows set below 0
-    sample = np.sort(np.random.default_rng(0).choice(n, min(n, _SAMPLE), replace=False))
-    step_cols = max(1, _BLOCK_ENTRIES // n)
+    tops = _Tops(U, transposed(U), unmatched, spare=_SPARE)
+    served, total = None, []
     for t, r in enumerate(sizes):
         if t and r < sizes[t - 1]:
             bound[:] = np.inf
-        rows = np.flatnonzero(unmatched)
         todo = np.flatnonzero(~chosen)
         todo = todo[np.argsort(-bound[todo], kind="stable")]
         score = np.full(m, -np.inf)
-        best, at, chunk = -np.inf, 0, 8
-        while at < todo.size and bound[todo[at]] >= best - tolerance - _EXACT * (1.0 + abs(best)):
-            cols = np.sort(todo[at:at + (step_cols if np.isinf(bound[todo[at]]) else chunk)])
-            score[cols] = _rth_largest(W, cols, r, rows.size, sample, unmatched)
-            bound[cols] = score[cols]
-            best = max(best, float(score[cols].max()))
+        best, at = -np.inf, 0
+        floor = -np.inf
+        while at < todo.size and bound[todo[at]] >= floor:
+            size = int(np.isinf(bound[todo[at:]]).sum()) if np.isinf(bound[todo[at]]) else 8
+            cols = np.sort(todo[at:at + size])
+            bound[cols], exact = tops.scores(cols, r, floor)
+            score[cols[exact]] = bound[cols[exact]]
+            if exact.any():
+                best = max(best, float(bound[cols[exact]].max()))
+                floor = best - tolerance - _EXACT * (1.0 + abs(best))
             at += cols.size
-        served = U[:, slate].max(axis=1) if slate else None
-        step = _decide(U, rows, r, score, tolerance, tiebreak, None, served=served, pool=np.flatnonzero(~chosen),
-                       seen=seen)
+        step = _decide(tops, r, score, tolerance, tiebreak, None, served=served, pool=np.flatnonzero(~chosen),
+                       seen=seen, total=total)
         for entry in step.ties:
             entry.round = t
         ties += step.ties
@@ -368,8 +474,8 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
         chosen[step.candidate] = True
         unmatched[step.matched] = False
         assignment[step.matched] = t
-        matched = np.sort(step.matched)
-        W[:, matched] = -1.0 - matched  # distinct values: np.partition slows down on many equal ones
+        column = U[:, step.candidate]
+        served = column.copy() if served is None else np.maximum(served, column)
     return RuleResult(slate, "gsc", k, scores, ties, "ok", {"assignment": assignment, "round_sizes": sizes})
 
 
