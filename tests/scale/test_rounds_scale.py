@@ -240,6 +240,8 @@ def test_observed_r_support_over_row_blocks(monkeypatch):
             support, means = extractive.observed_r_support(profile, rows, cols, r)
             np.testing.assert_allclose(support, extractive.r_support(U, r))
             np.testing.assert_allclose(means, extractive.column_means(U, -np.inf))
+    support, means = extractive.observed_r_support(profile, np.arange(n), np.array([], dtype=int), 3)
+    assert support.shape == means.shape == (0,)  # no column within the word budget
 
 
 def test_audit_reductions_equal_the_copies_they_replace():

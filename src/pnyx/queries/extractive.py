@@ -90,7 +90,7 @@ def _column_counts(mask: np.ndarray) -> np.ndarray:
     widens every entry first is several times slower)."""
     whole = mask.shape[0] - mask.shape[0] % 255
     counts = mask[whole:].sum(axis=0, dtype=np.int64)
-    if whole:
+    if whole and mask.shape[1]:
         bytes_ = mask[:whole].view(np.uint8).reshape(-1, 255, mask.shape[1])
         counts += bytes_.sum(axis=1, dtype=np.uint8).sum(axis=0, dtype=np.int64)
     return counts
