@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from pnyx.planner import PlannerChooser as Planner
+from pnyx.planner import PlannerChooser
 from pnyx.planner import choose_for_participant
 from pnyx.serve import service
-from pnyx.serve.chooser import CHOOSERS, DEFAULT_CHOOSER, ConsultationState, PlannerChooser, least_rated, make_chooser
+from pnyx.serve.chooser import CHOOSERS, DEFAULT_CHOOSER, ConsultationState, LivePlanner, least_rated, make_chooser
 from pnyx.serve.db import Database
 from pnyx.serve.models import Consultation, Participant
 
@@ -51,7 +51,7 @@ def consultation(db) -> tuple[int, list[int]]:
 def planner_batch(profile, number: int, k: int) -> list[str]:
     """What pnyx.planner chooses for the participant, straight from the planner (the first 5)."""
     i = profile.participant_ids.index(str(number))
-    w = Planner(k).weights(profile)
+    w = PlannerChooser(k).weights(profile)
     order = choose_for_participant(i, w, profile.observed, profile.m + 1)
     return [profile.statement_ids[j] for j in order if w[i, j] > 0][:5]
 
@@ -59,7 +59,7 @@ def planner_batch(profile, number: int, k: int) -> list[str]:
 def test_the_planner_is_the_default_and_serve_returns_its_choice(db):
     assert DEFAULT_CHOOSER == "planner" and set(CHOOSERS) == {"planner", "least-rated", "random"}
     cid, people = consultation(db)
-    chooser = PlannerChooser(background=False)
+    chooser = LivePlanner(background=False)
     with db.read() as s:
         c = s.get(Consultation, cid)
         profile = service.build_profile(s, c)
@@ -74,7 +74,7 @@ def test_the_planner_is_the_default_and_serve_returns_its_choice(db):
 def test_least_rated_and_random_by_setting_and_a_limit_per_participant(db):
     cid, people = consultation(db)
     random = make_chooser("random")
-    assert make_chooser("least-rated") is least_rated and isinstance(make_chooser("planner"), PlannerChooser)
+    assert make_chooser("least-rated") is least_rated and isinstance(make_chooser("planner"), LivePlanner)
     assert make_chooser("planner") is not make_chooser("planner")  # state per server, not shared
     with db.read() as s:
         p, q = s.get(Participant, people[0]), s.get(Participant, people[1])
@@ -94,7 +94,7 @@ def test_the_planner_state_is_cached_and_refreshed_every_n_judgments():
         profile_reads.append(1)
         return None  # the planner does not apply: least-rated meanwhile
 
-    chooser = PlannerChooser(refresh_every=3, min_interval=0, background=False)
+    chooser = LivePlanner(refresh_every=3, min_interval=0, background=False)
     state = ConsultationState(consultation=1, seed=0, statements=["1", "2", "3"], counts={"1": 1, "2": 0, "3": 0},
                               load_profile=load)
     for _ in range(5):
@@ -104,7 +104,7 @@ def test_the_planner_state_is_cached_and_refreshed_every_n_judgments():
     time.sleep(0.05)  # past 10 × the last build's time
     chooser("p", state)
     assert chooser.builds == 2
-    background = PlannerChooser()
+    background = LivePlanner()
     background("p", state)  # the first call starts a build in the background and answers least-rated
     deadline = time.monotonic() + 10
     while background.builds == 0 and time.monotonic() < deadline:

@@ -7,10 +7,10 @@ and the security model, :mod:`pnyx.serve.service` for what organisers and partic
 :mod:`pnyx.serve.chooser` for the pluggable choice of what to rate next.
 """
 
-from pnyx.serve.chooser import (CHOOSERS, DEFAULT_CHOOSER, Chooser, ConsultationState, PlannerChooser, least_rated,
+from pnyx.serve.chooser import (CHOOSERS, DEFAULT_CHOOSER, Chooser, ConsultationState, LivePlanner, least_rated,
                                 make_chooser, random_order)
 
-__all__ = ["CHOOSERS", "DEFAULT_CHOOSER", "Chooser", "ConsultationState", "PlannerChooser", "create_app",
+__all__ = ["CHOOSERS", "DEFAULT_CHOOSER", "Chooser", "ConsultationState", "LivePlanner", "create_app",
            "least_rated", "make_chooser", "random_order"]
 
 

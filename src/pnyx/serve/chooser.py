@@ -6,7 +6,7 @@ reads the consultation through ``state.load_profile``, in the background). Choos
 :data:`CHOOSERS` by name (:func:`make_chooser`); the server uses :data:`DEFAULT_CHOOSER` (``planner``)
 unless it is given another.
 
-* ``planner``: :class:`PlannerChooser`, the query planner of :mod:`pnyx.planner` (issue 10): the
+* ``planner``: :class:`LivePlanner`, the query planner of :mod:`pnyx.planner` (issue 10): the
   judgments that most affect the GSC process run on the current predictions, least-rated-first where
   the planner does not apply (no judgments yet, a participant or statement newer than its state).
 * ``least-rated``: :func:`least_rated`, the least-judged statements first, ties in a seeded shuffle.
@@ -125,7 +125,7 @@ class _Plan:
 
 
 @CHOOSERS.register("planner", factory=True)
-class PlannerChooser:
+class LivePlanner:
     """The query planner (:class:`pnyx.planner.PlannerChooser`) as the server's chooser.
 
     Per request it only ranks the participant's row of a cached weight matrix (the value of each
@@ -171,13 +171,13 @@ class PlannerChooser:
 
     def build(self, state: ConsultationState, judgments: int) -> _Plan:
         """Read the consultation's profile and compute the planner's weights (the expensive part)."""
-        from pnyx.planner import PlannerChooser as Planner
+        from pnyx.planner import PlannerChooser
 
         started, profile, weights = time.monotonic(), None, None
         try:
             profile = state.load_profile() if state.load_profile is not None else None
             if profile is not None and profile.n >= 2 and profile.m >= 2 and profile.observed.any():
-                weights = Planner(min(state.k, profile.n), seed=state.seed).weights(profile)
+                weights = PlannerChooser(min(state.k, profile.n), seed=state.seed).weights(profile)
             self.error = None
         except Exception as exc:  # noqa: BLE001 - choosing must not fail a request: least-rated until the next build
             self.error = f"{type(exc).__name__}: {exc}"
