@@ -474,7 +474,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
         chosen[step.candidate] = True
         unmatched[step.matched] = False
         assignment[step.matched] = t
-        column = U[:, step.candidate]
+        column = tops.W[step.candidate]  # (U.T: the column contiguous)
         served = column.copy() if served is None else np.maximum(served, column)
     return RuleResult(slate, "gsc", k, scores, ties, "ok", {"assignment": assignment, "round_sizes": sizes})
 
