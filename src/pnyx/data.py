@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pnyx.blocks import blocks
 from pnyx.scale import (  # noqa: F401  (re-exported: the data model speaks these)
     DEFAULT_APPROVAL_THRESHOLD, MAX_UTILITY, RATING_LABELS, VOTE_LABELS, Scale, get_scale)
 
@@ -264,10 +265,9 @@ class Profile:
         if uncertainty is not None:
             unc = uncertainty if own_s else (
                 np.full((n, m), np.nan, dtype=self.utilities.dtype) if unc is None else unc.copy())
-        step = max(1, (1 << 20) // max(cols.size, 1))
-        for at in range(0, rows.size, step):  # row blocks of about a million entries
-            sub = _block_index(rows[at:at + step], cols)
-            value = predicted[at:at + step]
+        for part in blocks(rows.size, cols.size):
+            sub = _block_index(rows[part], cols)
+            value = predicted[part]
             take = np.isfinite(value) & ~self.observed[sub]
             if not overwrite_observed:
                 take &= np.isnan(self.utilities[sub])
@@ -276,12 +276,12 @@ class Profile:
                 np.copyto(value, self.utilities[sub], where=~take)
             if own_s:
                 kept = np.nan if self.uncertainty is None else self.uncertainty[sub]
-                np.copyto(uncertainty[at:at + step], kept, where=~take)
+                np.copyto(uncertainty[part], kept, where=~take)
             writes = [(provenance, code)]
             if not own_u:
                 writes.append((utilities, np.clip(value, 0.0, MAX_UTILITY)))
             if uncertainty is not None and not own_s:
-                writes.append((unc, uncertainty[at:at + step]))
+                writes.append((unc, uncertainty[part]))
             for target, new in writes:
                 if isinstance(sub[0], slice):
                     np.copyto(target[sub], new, where=take, casting="unsafe")

@@ -47,6 +47,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from pnyx.blocks import column_counts, column_sums
 from pnyx.data import InputError, Profile, Statement
 from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend
 from pnyx.rules.base import Tie
@@ -104,16 +105,6 @@ def default_min_support(n: int, k: int) -> int:
     return max(1, math.ceil(math.ceil(n / k) / 10))
 
 
-def _column_sums(n: int, per_block: Callable[[slice], np.ndarray], width: int) -> np.ndarray:
-    """Σ over row blocks (about a million entries each) of ``per_block(rows)``, a vector per column: a
-    column count over an n × m matrix without an n × m temporary."""
-    step = max(1, (1 << 20) // max(width, 1))
-    total = np.zeros(width, dtype=np.int64)
-    for at in range(0, n, step):
-        total += per_block(slice(at, at + step))
-    return total
-
-
 @dataclass
 class PoolReport:
     """The data statements left out of the pool and why."""
@@ -142,8 +133,8 @@ def eligible_columns(profile: Profile, k: int, policy: PoolPolicy) -> tuple[np.n
                              and looks_demographic(s.text) for s in profile.statements], dtype=bool)
     need = default_min_support(profile.n, k) if policy.min_support is None else int(policy.min_support)
     with np.errstate(invalid="ignore"):
-        support = _column_sums(profile.n, lambda b: (profile.observed[b] & (profile.utilities[b] >= profile.scale.approval))
-                               .sum(axis=0), profile.m)
+        support = column_sums(profile.n, profile.m, lambda b: column_counts(
+            profile.observed[b] & (profile.utilities[b] >= profile.scale.approval)))
     checks = [
         ("meta statement", np.array([sid in meta for sid in ids], dtype=bool)),
         ("meta statement (inferred: the moderator's demographic question)", inferred),
@@ -282,7 +273,7 @@ class _Pool:
     def _unknown(self, cols: list[int]) -> np.ndarray:
         """How many utilities of each of ``cols`` are unknown (NaN)."""
         U = self.profile.utilities
-        return _column_sums(self.profile.n, lambda b: np.isnan(U[b][:, cols]).sum(axis=0), len(cols))
+        return column_sums(self.profile.n, len(cols), lambda b: column_counts(np.isnan(U[b][:, cols])))
 
     def fill(self, cols: list[int]) -> None:
         """Predict the unknown utilities of ``cols`` for everyone (once per column)."""

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import pnyx.axioms.balanced as balanced
+import pnyx.blocks
 import pnyx.queries.extractive as extractive
 import pnyx.rules.gsc as gsc
 from pnyx.audit import _informative, _predicted, _sources
@@ -224,7 +225,7 @@ def test_binned_bound_is_at_least_every_columns_largest_blocking_coalition():
 def test_observed_r_support_over_row_blocks(monkeypatch):
     """Blocks of rows smaller than the profile and than the 255-row groups the counts are added in: the same
     r-support as the selection over the rows × columns copy."""
-    monkeypatch.setattr(extractive, "_BLOCK_ENTRIES", 600)
+    monkeypatch.setattr(pnyx.blocks, "BLOCK_ENTRIES", 600)
     rng = np.random.default_rng(1)
     n, m = 700, 5
     values = rng.integers(-1, 2, (n, m))

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from pnyx.axioms.base import AxiomResult, Witness, as_inputs, register
+from pnyx.blocks import blocks
 from pnyx.data import InputError
 from pnyx.scale import MAX_UTILITY
 
@@ -55,10 +56,6 @@ def blocking_coalitions(U: np.ndarray, assigned: np.ndarray, d: float = 0.0) -> 
 
 _BINS = 256
 """Bins of the utility line 0–4 over which :func:`_overlap_bounds` counts."""
-_BLOCK_ENTRIES = 1 << 23
-"""Entries of U read at once by :func:`_overlap_bounds`."""
-
-
 def _overlap_bounds(U: np.ndarray, start: np.ndarray) -> np.ndarray:
     """For every column α, an upper bound on the largest #{i : start_i < θ ≤ u_i(α)} over θ.
 
@@ -82,13 +79,12 @@ def _overlap_bounds(U: np.ndarray, start: np.ndarray) -> np.ndarray:
     width = _BINS + 3
     offsets = width * np.arange(m)
     counts = np.zeros(m * width, dtype=np.int64)
-    step = max(1, _BLOCK_ENTRIES // max(m, 1))
-    for at in range(0, n, step):
-        block = U[at:at + step]
+    for b in blocks(n, m):
+        block = U[b]
         hi = np.multiply(block, scale)
         np.ceil(hi, out=hi)  # hi + 1: every index ≥ 0
-        hi *= block >= above[at:at + step, None]  # an empty interval: 0, raised to lo below
-        np.fmax(hi, floor[at:at + step, None], out=hi)  # (fmax: a NaN utility gives lo − 1 too)
+        hi *= block >= above[b, None]  # an empty interval: 0, raised to lo below
+        np.fmax(hi, floor[b, None], out=hi)  # (fmax: a NaN utility gives lo − 1 too)
         index = hi.astype(np.intp)
         index += offsets
         counts += np.bincount(index.ravel(), minlength=m * width)

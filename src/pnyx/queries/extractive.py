@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from pnyx.blocks import blocks, column_counts
 from pnyx.data import Profile, Statement
 from pnyx.queries import get_discriminative, register_generative
 from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend
@@ -51,10 +52,6 @@ def r_support(U: np.ndarray, r: int) -> np.ndarray:
                         else known)
 
 
-_BLOCK_ENTRIES = 1 << 23
-"""Entries of the utility matrix read at once by :func:`observed_r_support`."""
-
-
 def observed_r_support(profile: Profile, rows: np.ndarray, cols: np.ndarray, r: int
                        ) -> tuple[np.ndarray, np.ndarray] | None:
     """:func:`r_support` and :func:`column_means` of the *observed* utilities of ``rows`` (distinct) × ``cols``
@@ -69,13 +66,12 @@ def observed_r_support(profile: Profile, rows: np.ndarray, cols: np.ndarray, r: 
     as_stored = np.where(stored == levels, stored, np.nan)  # a level U's type cannot hold matches nothing
     counts = np.zeros((levels.size, cols.size), dtype=np.int64)
     total = np.zeros(cols.size, dtype=np.int64)
-    step = 255 * max(1, _BLOCK_ENTRIES // (255 * max(cols.size, 1)))
-    for at in range(0, profile.n, step):
-        values = U[at:at + step] if every else U[at:at + step, cols]
-        known = (observed[at:at + step] if every else observed[at:at + step, cols]) & member[at:at + step, None]
-        total += _column_counts(known)
+    for b in blocks(profile.n, cols.size):
+        values = U[b] if every else U[b, cols]
+        known = (observed[b] if every else observed[b, cols]) & member[b, None]
+        total += column_counts(known)
         for i, level in enumerate(as_stored):
-            counts[i] += _column_counts(known & (values == level))
+            counts[i] += column_counts(known & (values == level))
     if not np.array_equal(total, counts.sum(axis=0)):
         return None
     take = np.minimum(counts, np.maximum(0, np.minimum(r, total) - (np.cumsum(counts, axis=0) - counts)))
@@ -83,17 +79,6 @@ def observed_r_support(profile: Profile, rows: np.ndarray, cols: np.ndarray, r: 
         support = np.where(total > 0, levels @ take / np.minimum(r, total), np.nan)
         means = np.where(total > 0, levels @ counts / total, -np.inf)
     return support, means
-
-
-def _column_counts(mask: np.ndarray) -> np.ndarray:
-    """The True entries of each column of a boolean block, added as bytes over groups of 255 rows (a sum that
-    widens every entry first is several times slower)."""
-    whole = mask.shape[0] - mask.shape[0] % 255
-    counts = mask[whole:].sum(axis=0, dtype=np.int64)
-    if whole and mask.shape[1]:
-        bytes_ = mask[:whole].view(np.uint8).reshape(-1, 255, mask.shape[1])
-        counts += bytes_.sum(axis=1, dtype=np.uint8).sum(axis=0, dtype=np.int64)
-    return counts
 
 
 def dedup(vectors: np.ndarray, threshold: float) -> list[int]:
