@@ -48,6 +48,7 @@ from typing import Sequence
 
 import numpy as np
 
+from pnyx.blocks import blocks
 from pnyx.data import InputError
 from pnyx.rules.base import RuleResult, Tie, lowest, register, tie, utilities
 from pnyx.validation import check_utilities
@@ -80,15 +81,27 @@ class GSCRound:
     """``seen-first``, first round: for the same candidates, their observed judgments."""
 
 
-_BLOCK_ENTRIES = 1 << 23
-"""Entries of U read at once by a pass over blocks of rows: bounds a pass's working memory (64 MB in float64)."""
-
 _SAMPLE = 20_000
 """Rows of the seeded sample from which a column's threshold is guessed (:class:`_Tops`; at most a quarter of n)."""
 
 _SPARE = 0.5
 """The rule keeps about (1 + _SPARE)·r unmatched rows of each column it scores, so that the next rounds select
 among those instead of reading the column again."""
+
+
+_DIRECT = 2
+"""The lazy rule scores every column at once, over the unmatched rows, once at most this many rounds' worth of
+participants are left: then nearly every column's bound reaches the best score and would be read anyway."""
+
+
+def _rth_largest(W: np.ndarray, cols: np.ndarray, rows: np.ndarray, r: int) -> np.ndarray:
+    """For each of ``cols``, the r-th largest utility among ``rows`` (W = U.T), by one selection per block of
+    columns (the minimum when r is every row)."""
+    out = np.empty(cols.size)
+    for part in blocks(cols.size, rows.size):
+        block = W[np.ix_(cols[part], rows)]
+        out[part] = block.min(axis=1) if r == rows.size else np.partition(block, rows.size - r, axis=1)[:, rows.size - r]
+    return out
 
 
 def _top(values: np.ndarray, rows: np.ndarray, r: int, rank) -> tuple[np.ndarray, Tie | None]:
@@ -185,17 +198,16 @@ class _Tops:
         lower = np.asarray(lower, dtype=float)
         n = self.W.shape[1]
         index = np.int32 if n < 2**31 else np.int64
-        step = max(1, _BLOCK_ENTRIES // max(n, 1))
-        for at in range(0, cols.size, step):
-            chunk = cols[at:at + step]
+        for part in blocks(cols.size, n):
+            chunk = cols[part]
             contiguous = chunk[-1] - chunk[0] == chunk.size - 1
             block = self.W[chunk[0]:chunk[-1] + 1] if contiguous else self.W[chunk]
-            hit = block >= lower[at:at + step, None].astype(block.dtype)  # exact: each is one of U's values or ±∞
+            hit = block >= lower[part, None].astype(block.dtype)  # exact: each is one of U's values or ±∞
             hit &= self.unmatched
             flat = np.flatnonzero(hit)  # (2-D nonzero is several times slower)
             values = block.ravel()[flat]
             bounds = np.searchsorted(flat, np.arange(chunk.size + 1) * n).tolist()
-            for b, (c, low) in enumerate(zip(chunk.tolist(), lower[at:at + step].tolist())):
+            for b, (c, low) in enumerate(zip(chunk.tolist(), lower[part].tolist())):
                 rows_c = (flat[bounds[b]:bounds[b + 1]] - b * n).astype(index)
                 values_c = values[bounds[b]:bounds[b + 1]]
                 if rows_c.size < r:
@@ -430,7 +442,8 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
     utility among the unmatched can only fall as participants are matched (for the same r), so last
     round's score bounds this round's, and only the columns whose bound reaches the near-tie range of
     the best score found so far are scored again (all of them when r shrinks by one), each among the
-    rows it kept when last read (:class:`_Tops`) while enough of them are unmatched.
+    rows it kept when last read (:class:`_Tops`) while enough of them are unmatched. Once at most
+    ``_DIRECT`` rounds' worth of participants are unmatched, every column is scored at once over them.
     """
     U = utilities(U, k, allow_nan=False)
     n, m = U.shape
@@ -451,8 +464,15 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
         if t and r < sizes[t - 1]:
             bound[:] = np.inf
         todo = np.flatnonzero(~chosen)
-        todo = todo[np.argsort(-bound[todo], kind="stable")]
         score = np.full(m, -np.inf)
+        live = np.flatnonzero(unmatched)
+        if live.size <= _DIRECT * r:
+            score[todo] = bound[todo] = _rth_largest(tops.W, todo, live, r)
+            best = float(score.max())
+            near = np.flatnonzero(score >= best - tolerance - _EXACT * (1.0 + abs(best)))
+            tops.fill(near, r, lower=score[near])
+            todo = todo[:0]
+        todo = todo[np.argsort(-bound[todo], kind="stable")]
         best, at = -np.inf, 0
         floor = -np.inf
         while at < todo.size and bound[todo[at]] >= floor:
