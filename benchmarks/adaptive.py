@@ -307,7 +307,7 @@ def http(seed: int, n: int = 200, m: int = 30, k: int = 5) -> list[dict]:
     from truth_server import TruthServer, truth_profile
 
     from pnyx.pipeline import run
-    from pnyx.process import PoolPolicy
+    from pnyx.process import PoolPolicy, ProcessOptions
     from pnyx.queries.cache import Cache
 
     T = spatial(n, m, seed)
@@ -327,7 +327,7 @@ def http(seed: int, n: int = 200, m: int = 30, k: int = 5) -> list[dict]:
             with Cache(Path(tmp) / f"{cache}.sqlite") as c:
                 # every statement competes: at 5 % observed few have the default minimum of observed approvals
                 result = run(profile, k, backend="llm", generators=["extractive"], queries=mode, cache=c,
-                             measure_accuracy=False, policy=PoolPolicy(min_support=0))
+                             measure_accuracy=False, options=ProcessOptions(policy=PoolPolicy(min_support=0)))
                 entries = c.count()
             seconds = time.perf_counter() - t
             usage = result.audit.model_usage

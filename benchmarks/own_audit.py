@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pnyx.io import load
 from pnyx.pipeline import run
+from pnyx.process import ProcessOptions
 
 POLIS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "polis"
 
@@ -39,7 +40,8 @@ def main() -> None:
         profile = load(folder)
         for k in args.k:
             t0 = time.perf_counter()
-            audit = run(profile, k, backend=args.backend, measure_accuracy=False, seed=0, tiebreak=args.tiebreak).audit
+            audit = run(profile, k, backend=args.backend, measure_accuracy=False,
+                        options=ProcessOptions(seed=0, tiebreak=args.tiebreak)).audit
             left = ", ".join(f"{len(ids)} {why}" for why, ids in audit.pool["excluded"].items()) or "none"
             seats = max(audit.seats.values())
             print(f"| {folder.name} | {audit.n} | {k} | {'holds' if audit.bjr.satisfied else 'violated'} "

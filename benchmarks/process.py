@@ -39,6 +39,7 @@ CHATBOT = REPO.parent / "shared" / "data" / "chatbot_personalization" / "partici
 
 def polis_table(seeds: int, ks: list[int]) -> str:
     from pnyx.pipeline import run
+    from pnyx.process import ProcessOptions
     from pnyx.rules import compute
 
     profile = load(POLIS)
@@ -52,7 +53,8 @@ def polis_table(seeds: int, ks: list[int]) -> str:
             train = profile.subset(participants=train_rows)
             votes, test_votes = train.observed_values(), profile.observed_values()[test_rows]
             t0 = time.perf_counter()
-            result = run(train, k, backend="offline", generators=["extractive"], seed=seed, measure_accuracy=False)
+            result = run(train, k, backend="offline", generators=["extractive"], options=ProcessOptions(seed=seed),
+                         measure_accuracy=False)
             seconds.setdefault((k, "gsc"), []).append(time.perf_counter() - t0)
             slates = {"gsc": [train.statement_ids.index(s.id) for s in result.result.statements]}
             baselines = {"top-k agree count": lambda: top_by_agree_count(votes, k),
@@ -89,12 +91,13 @@ def polis_table(seeds: int, ks: list[int]) -> str:
 
 def chatbot_table(k: int = 5) -> str:
     from pnyx.pipeline import run
+    from pnyx.process import ProcessOptions
 
     if not CHATBOT.exists():
         return f"(skipped: {CHATBOT} not found)"
     profile = load(CHATBOT)
     t0 = time.perf_counter()
-    result = run(profile, k, backend="offline", seed=0)
+    result = run(profile, k, backend="offline", options=ProcessOptions(seed=0))
     seconds = time.perf_counter() - t0
     audit = result.audit.to_json()
     lines = [f"Chatbot personalization, {profile.n} participants, k = {k}, offline default "

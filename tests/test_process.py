@@ -7,7 +7,7 @@ import pytest
 
 from pnyx.data import InputError, Judgment, Participant, Profile, Statement
 from pnyx.evaluate.slate import evaluate_slate
-from pnyx.process import ProcessError, generative_social_choice
+from pnyx.process import PoolPolicy, ProcessError, ProcessOptions, generative_social_choice
 from pnyx.rules.gsc import round_sizes
 from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend, Prediction
 
@@ -58,7 +58,8 @@ def test_fixed_pool_process_is_the_gsc_rule(n, k, seed):
     texts = [f"statement {c}" for c in "ABCDEFG"]
     table = random_table(rng, n, texts)
     result = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table),
-                                      generators=[ListGenerator([texts])], seed=seed, seats=False)
+                                      generators=[ListGenerator([texts])],
+                                      options=ProcessOptions(seed=seed, seats=False))
     from pnyx.rules import compute
 
     U = np.column_stack([table[t] for t in texts])
@@ -77,7 +78,8 @@ def test_generators_see_only_the_unmatched_with_round_size_and_seed():
     texts = ["a b", "c d", "e f", "g h"]
     gen = ListGenerator([texts])
     result = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(random_table(
-        np.random.default_rng(5), n, texts)), generators=[gen, ListGenerator([texts[:1]])], seed=10)
+        np.random.default_rng(5), n, texts)), generators=[gen, ListGenerator([texts[:1]])],
+        options=ProcessOptions(seed=10))
     assert [c["seed"] for c in gen.calls] == [10, 11, 12]
     assert [c["size_target"] for c in gen.calls] == round_sizes(n, k) == [3, 3, 2]
     matched: set[int] = set()
@@ -114,9 +116,11 @@ def test_fresh_candidates_only_choose_among_the_rounds_new_ones():
     # round 1 proposes "old" and "other" and chooses "old"; round 2 proposes only the weaker "new"
     rounds = [["old", "other"], ["new"]]
     kept = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table),
-                                    generators=[ListGenerator(rounds)], keep_candidates=True, seats=False)
+                                    generators=[ListGenerator(rounds)],
+                                    options=ProcessOptions(keep_candidates=True, seats=False))
     fresh = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table),
-                                     generators=[ListGenerator(rounds)], keep_candidates=False, seats=False)
+                                     generators=[ListGenerator(rounds)],
+                                     options=ProcessOptions(keep_candidates=False, seats=False))
     assert [s.text for s in kept.statements] == ["old", "other"]
     assert [s.text for s in fresh.statements] == ["old", "new"]
     assert kept.rounds[1].pool != fresh.rounds[1].pool
@@ -144,7 +148,7 @@ def test_classical_rule_runs_once_over_the_fixed_pool():
     table = random_table(np.random.default_rng(11), n, texts)
     gen = ListGenerator([texts])
     result = generative_social_choice(empty_profile(n), k, discriminative=TableBackend(table), generators=[gen],
-                                      rule="seq-pav")
+                                      options=ProcessOptions(rule="seq-pav"))
     U = np.column_stack([table[t] for t in texts])
     assert len(gen.calls) == 1 and gen.calls[0]["participants"] == list(range(n))
     assert [s.text for s in result.statements] == [texts[c] for c in compute("seq-pav", U, k).slate]
@@ -160,7 +164,7 @@ def test_budgeted_process_is_the_budgeted_rule_on_its_pool_and_respects_the_budg
     table = random_table(np.random.default_rng(4), n, texts)
     gen = ListGenerator([texts])
     result = generative_social_choice(empty_profile(n), 4, discriminative=TableBackend(table), generators=[gen],
-                                      budget=budget)
+                                      options=ProcessOptions(budget=budget))
     assert result.rule == "gsc-budgeted"
     U = np.column_stack([table[t] for t in texts])
     expected = compute("gsc-budgeted", U, 4, budget=budget, costs=[len(t.split()) for t in texts])
@@ -198,7 +202,7 @@ def test_seats_remove_the_bjr_violation_of_a_statement_wanted_by_more_than_its_p
     table = {"A": np.full(6, 4.0), "B": np.zeros(6), "C": np.zeros(6)}
     gen = lambda: [ListGenerator([["A", "B", "C"]])]  # noqa: E731
     once = generative_social_choice(empty_profile(6), 2, discriminative=TableBackend(table), generators=gen(),
-                                    seats=False)
+                                    options=ProcessOptions(seats=False))
     checked = audit(once, balanced(once.utilities, once.slate))
     witness = checked.bjr.witness
     assert not checked.bjr.satisfied and checked.bjr.meaningful
@@ -236,30 +240,29 @@ def vote_profile(votes: dict[str, list[int]], meta: tuple[str, ...] = ()) -> Pro
 
 
 def test_meta_excluded_and_barely_judged_statements_do_not_compete(midpoint_backend):
-    from pnyx.process import PoolPolicy
-
     # "meta" is agreed by all, "one" by a single voter (predicted agree for the rest would not help it),
     # "a" and "b" by two camps
     votes = {"meta": [1] * 8, "one": [1] + [None] * 7, "a": [1, 1, 1, 1, -1, -1, 0, -1],
              "b": [-1, -1, 0, -1, 1, 1, 1, 1]}
     profile = vote_profile(votes, meta=("meta",))
-    run = lambda **kw: generative_social_choice(profile, 2, discriminative=midpoint_backend,  # noqa: E731
-                                                generators=[ListGenerator([[]])], **kw)
+    run = lambda policy=PoolPolicy(): generative_social_choice(  # noqa: E731
+        profile, 2, discriminative=midpoint_backend, generators=[ListGenerator([[]])],
+        options=ProcessOptions(policy=policy))
     result = run()
     assert sorted(result.profile.statements[j].id for j in result.slate) == ["a", "b"]
     assert result.pool_report.excluded == {"meta statement": ["meta"]} and not result.eligible[0]
     # allowed to compete, the platitude ties with "a" at 4 for four participants and loses on distinctive
     # support (0 against 3.5: the camp agrees with "a", the others mostly do not)
-    with_meta = run(policy=PoolPolicy(include_meta=True))
+    with_meta = run(PoolPolicy(include_meta=True))
     assert with_meta.eligible[0] and with_meta.rounds[0].distinctive[0] == 0.0
     assert with_meta.profile.statements[with_meta.slate[0]].id == "a"
-    strict = run(policy=PoolPolicy(min_support=2))
+    strict = run(PoolPolicy(min_support=2))
     assert strict.pool_report.excluded["fewer than 2 observed approvals"] == ["one"]
-    excluded = run(policy=PoolPolicy(exclude=frozenset({"a"})))
+    excluded = run(PoolPolicy(exclude=frozenset({"a"})))
     assert "a" not in [excluded.profile.statements[j].id for j in excluded.slate]
     assert excluded.pool_report.excluded["excluded by id"] == ["a"]
     with pytest.raises(ProcessError, match=r"left out: 1 meta statement; 3 fewer than 9 .*--min-support"):
-        run(policy=PoolPolicy(min_support=9))
+        run(PoolPolicy(min_support=9))
 
 
 def test_tie_records_name_profile_columns():
@@ -268,7 +271,8 @@ def test_tie_records_name_profile_columns():
     n = 4
     table = {"A": np.full(n, 4.0), "B": np.array([0, 0, 3, 3.0]), "C": np.array([0, 0, 3, 3.0]), "D": np.zeros(n)}
     result = generative_social_choice(empty_profile(n), 2, discriminative=TableBackend(table),
-                                      generators=[ListGenerator([list("ABCD")])], seats=False)
+                                      generators=[ListGenerator([list("ABCD")])],
+                                      options=ProcessOptions(seats=False))
     texts = [s.text for s in result.profile.statements]
     (tie,) = [t for t in result.rounds[1].ties if t.kind == "candidates"]
     assert result.rounds[1].pool == [1, 2, 3]
@@ -300,7 +304,7 @@ def test_demographic_questions_of_an_unmarked_export_do_not_compete():
     from pathlib import Path
 
     from pnyx.io import load
-    from pnyx.process import PoolPolicy, eligible_columns
+    from pnyx.process import eligible_columns
 
     profile = load(Path(__file__).resolve().parents[1] / "examples" / "scoop-hivemind-biodiversity")
     assert profile.info["meta_marked"] is False
@@ -317,10 +321,54 @@ def test_seen_first_opens_with_the_statement_most_participants_voted_on(midpoint
     # in round 1; least-served (the default) takes the more distinctive "narrow", seen-first the statement all
     # 8 voted on, and records the counts by profile column
     profile = vote_profile({"narrow": [1] * 4 + [None] * 4, "wide": [1] * 8})
-    run = lambda **kw: generative_social_choice(profile, 2, discriminative=midpoint_backend,  # noqa: E731
-                                                generators=[ListGenerator([[]])], **kw)
+    run = lambda tiebreak="least-served": generative_social_choice(  # noqa: E731
+        profile, 2, discriminative=midpoint_backend, generators=[ListGenerator([[]])],
+        options=ProcessOptions(tiebreak=tiebreak))
     assert run().profile.statements[run().slate[0]].id == "narrow"
-    result = run(tiebreak="seen-first")
+    result = run("seen-first")
     assert result.profile.statements[result.slate[0]].id == "wide"
     (tie,) = [t for t in result.rounds[0].ties if t.kind == "candidates"]
     assert tie.criteria["seen"] == {0: 4.0, 1: 8.0}
+
+
+def test_process_options_refuse_a_bad_choice_when_made_naming_its_value_and_field():
+    from dataclasses import replace
+
+    from pnyx.registry import UnknownNameError
+
+    with pytest.raises(UnknownNameError, match="unknown rule 'borda'") as caught:
+        ProcessOptions(rule="borda")
+    assert caught.value.field == "rule"
+    bad = [({"tiebreak": "coin"}, "tiebreak", "unknown tiebreak 'coin'"),
+           ({"tolerance": -0.5}, "tolerance", "got -0.5"), ({"tolerance": float("nan")}, "tolerance", "got nan"),
+           ({"budget": 0}, "budget", "got 0"), ({"rule": "gsc-budgeted"}, "budget", "'gsc-budgeted' needs")]
+    for fields, field, fragment in bad:
+        with pytest.raises(InputError, match=fragment) as caught:
+            ProcessOptions(**fields)
+        assert caught.value.field == field and "\n" not in str(caught.value)
+        with pytest.raises(InputError, match=fragment):  # a changed copy is checked again
+            replace(ProcessOptions(), **fields)
+    assert ProcessOptions(budget=12).effective_rule == "gsc-budgeted"
+    assert ProcessOptions(rule="seq-pav", budget=12).effective_rule == "seq-pav"
+    assert ProcessOptions().effective_rule == "gsc"
+
+
+@pytest.mark.parametrize("options,seats_allowed", [
+    (ProcessOptions(tolerance=0.5, tiebreak="distinctive", seed=4), True),
+    (ProcessOptions(tolerance=0.25, tiebreak="lowest", seats=False), False),
+    (ProcessOptions(budget=6, tiebreak="lowest"), False),  # the budgeted process chooses each statement once
+])
+def test_the_result_and_its_audit_record_the_options_it_ran_with(options, seats_allowed):
+    from pnyx.assignment import balanced
+    from pnyx.audit import audit
+
+    n, texts = 6, ["one", "two words", "three words here", "four"]
+    table = random_table(np.random.default_rng(2), n, texts)
+    gen = ListGenerator([texts])
+    result = generative_social_choice(empty_profile(n), 2, discriminative=TableBackend(table), generators=[gen],
+                                      options=options)
+    assert result.options is options and result.rule == options.effective_rule
+    assert gen.calls[0]["seed"] == options.seed
+    pool = audit(result, balanced(result.utilities, result.slate)).pool
+    assert (pool["tolerance"], pool["tiebreak"], pool["seats_allowed"]) == (options.tolerance, options.tiebreak,
+                                                                             seats_allowed)

@@ -272,7 +272,7 @@ def audit(result: ProcessResult, assignment: Any, *, accuracy: Any = None, usage
     meaningful = _informative(V)
     balanced_a = np.asarray(assignment.assignment, dtype=int)
     process_a = result.matching if result.complete else balanced_a
-    eps = float(result.tolerance)
+    eps = float(result.options.tolerance)
     bjr = _verdict("bjr", check("bjr", V, W, assignment=process_a, d=eps), pids, sids, cols, on_slate,
                    meaningful=meaningful, epsilon=eps,
                    assignment="the process's matching" if result.complete else "the balanced assignment")
@@ -330,8 +330,8 @@ def audit(result: ProcessResult, assignment: Any, *, accuracy: Any = None, usage
         rule=result.rule, n=profile.n, k=len(slate), seats=seats, bjr=bjr, bjr_balanced=bjr_bal, ejr=ejr,
         cbjr=cbjr,
         pool={"eligible": int(eligible.sum()), "excluded": result.pool_report.excluded,
-              "min_support": result.pool_report.min_support, "tolerance": eps, "tiebreak": result.tiebreak,
-              "seats_allowed": bool(result.info.get("seats", False))},
+              "min_support": result.pool_report.min_support, "tolerance": eps, "tiebreak": result.options.tiebreak,
+              "seats_allowed": result.rule == "gsc" and result.options.seats},
         utilities=utilities, accuracy=acc, rounds=_round_audits(result, band), groups=group_support(profile, slate),
         queries=result.info.get("queries"), caveats=caveats, model_usage=usage or {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0,
                                                "cost_usd": 0.0})

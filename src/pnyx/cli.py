@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -140,8 +141,9 @@ def run(
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
     try:  # every option checked before the heavy imports and the data; --out held and --cache opened before any work
-        names = _run_setup(k=k, budget=budget, backend=backend, generators=generators, rule=rule, out=out, seed=seed,
-                           cache=cache)
+        names, options = _run_setup(k=k, budget=budget, backend=backend, generators=generators, rule=rule, out=out,
+                                    seed=seed, cache=cache, keep_candidates=not fresh_candidates, seats=not distinct,
+                                    tolerance=tie_tolerance, tiebreak=tiebreak)
     except InputError as exc:
         fail(exc)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -150,17 +152,14 @@ def run(
     from pnyx.pipeline import run as run_pipeline
     from pnyx.process import PoolPolicy, ProcessError
     from pnyx.report import write_outputs
-    from pnyx.rules.gsc import TIEBREAKS
 
     try:
-        if tiebreak not in TIEBREAKS:
-            raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="--tiebreak")
         profile = _utilities_from_pairwise(load(data, question=question))
         k = _slate_size(k, budget, profile)
-        policy = PoolPolicy(
+        options = replace(options, policy=PoolPolicy(
             exclude=frozenset(read_ids(exclude_statements, profile.statement_ids, what="statement",
                                        option="--exclude-statements") if exclude_statements else ()),
-            include_meta=include_meta, min_support=min_support)
+            include_meta=include_meta, min_support=min_support))
         excluded_ids = (read_ids(exclude_participants, profile.participant_ids, what="participant",
                                  option="--exclude-participants") if exclude_participants else [])
         accuracy = accuracy and _unmeasurable(profile, "vote-held-out" if profile.scale == "vote" else "") is None
@@ -180,11 +179,9 @@ def run(
             bars.update(tasks[phase], completed=done, total=total)
 
         try:
-            result = run_pipeline(profile, k, backend=backend, generators=names, rule=rule, budget=budget,
-                                  keep_candidates=not fresh_candidates, seats=not distinct, tolerance=tie_tolerance,
-                                  tiebreak=tiebreak, policy=policy, exclude_participants=excluded_ids,
-                                  silent_authors=silent_authors, seed=seed, cache=opened_cache, executor=where,
-                                  measure_accuracy=accuracy, progress=progress,
+            result = run_pipeline(profile, k, backend=backend, generators=names, options=options,
+                                  exclude_participants=excluded_ids, silent_authors=silent_authors, cache=opened_cache,
+                                  executor=where, measure_accuracy=accuracy, progress=progress,
                                   queries=queries, query_budget=query_budget, bias_paraphrases=bias_paraphrases)
             progress("report", 0, 1)
             paths = write_outputs(result, out)
@@ -536,17 +533,21 @@ def _hold_out(out: Path, cache: Optional[Path]):
     return _open_cache(cache or out / "cache.sqlite")
 
 
+_FLAGS = {"budget": "--budget", "tiebreak": "--tiebreak"}
+"""The ``pnyx run`` flag of the :class:`pnyx.process.ProcessOptions` fields whose errors it reports (``--tie-tolerance``
+is refused out of its range by the option itself)."""
+
+
 def _run_setup(*, k: Optional[int], budget: Optional[int], backend: str, generators: Optional[str], rule: str, out: Path,
-               seed: int, cache: Optional[Path]):
+               seed: int, cache: Optional[Path], keep_candidates: bool, seats: bool, tolerance: float, tiebreak: str):
     """``pnyx run``'s options, checked in order of cost (the paths before the imports that the names need),
-    nothing created; returns the generator names (None: by data)."""
+    nothing created; returns the generator names (None: by data) and the process options (the data's
+    pool policy still to come)."""
     _check_seed(seed)
     if k is None and budget is None:
         raise InputError("give -k (the number of statements) or --budget WORDS", field="-k")
     if k is not None and k < 1:
         raise InputError(f"-k must be at least 1, got {k}", field="-k")
-    if budget is not None and budget < 1:
-        raise InputError(f"--budget must be at least 1 word, got {budget}", field="--budget")
     names = None if generators is None else [g.strip() for g in generators.split(",") if g.strip()]
     if names == []:
         raise InputError("--generators names no generator", field="--generators")
@@ -555,16 +556,22 @@ def _run_setup(*, k: Optional[int], budget: Optional[int], backend: str, generat
     _writable(out, "--out")
     _check_cache(cache or out / "cache.sqlite")
 
-    from pnyx.rules import RULES
+    from pnyx.process import ProcessOptions
 
-    RULES.check(rule)
+    try:
+        options = ProcessOptions(rule=rule, budget=budget, keep_candidates=keep_candidates, seats=seats,
+                                 tolerance=tolerance, tiebreak=tiebreak, seed=seed)
+    except InputError as exc:  # named by its flag; an unknown rule keeps the registry's field, 'rule'
+        if exc.field not in _FLAGS:
+            raise
+        raise InputError(exc.reason, field=_FLAGS[exc.field]) from None
     from pnyx.queries import DISCRIMINATIVE, GENERATIVE
 
     DISCRIMINATIVE.check(backend)
     for name in names or []:
         GENERATIVE.check(name)
     _check_model([backend], names if names is not None else ["extractive"])
-    return names
+    return names, options
 
 
 def _slate_size(k: Optional[int], budget: Optional[int], profile) -> int:

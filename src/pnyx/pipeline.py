@@ -14,7 +14,7 @@ from pnyx.audit import Audit, audit
 from pnyx.data import InputError, Profile
 from pnyx.methods import audit_extras
 from pnyx.methods.extras import check_paraphrases
-from pnyx.process import PoolPolicy, Progress, ProcessResult, generative_social_choice
+from pnyx.process import ProcessOptions, Progress, ProcessResult, generative_social_choice
 from pnyx.queries.base import require_judgments
 
 
@@ -124,16 +124,9 @@ def run(
     *,
     backend: str = "offline",
     generators: Sequence[str] | None = None,
-    rule: str = "gsc",
-    budget: int | None = None,
-    keep_candidates: bool = True,
-    seats: bool = True,
-    tolerance: float = 0.0,
-    tiebreak: str = "least-served",
-    policy: PoolPolicy = PoolPolicy(),
+    options: ProcessOptions = ProcessOptions(),
     exclude_participants: Sequence[str] = (),
     silent_authors: bool = False,
-    seed: int = 0,
     cache: Any = None,
     executor: Any = None,
     measure_accuracy: bool = True,
@@ -142,9 +135,11 @@ def run(
     query_budget: int | None = None,
     bias_paraphrases: int = 0,
 ) -> Run:
-    """Build the named backends (every one gets ``seed``, ``cache``, a :class:`pnyx.queries.cache.Cache`, and
-    ``executor``, where model calls run: :func:`pnyx.queries.executor.get_executor`),
-    run :func:`pnyx.process.generative_social_choice`, the balanced assignment and :func:`pnyx.audit.audit`.
+    """Build the named backends (every one gets ``options.seed``, ``cache``, a :class:`pnyx.queries.cache.Cache`,
+    and ``executor``, where model calls run: :func:`pnyx.queries.executor.get_executor`),
+    run :func:`pnyx.process.generative_social_choice` with ``options`` (:class:`pnyx.process.ProcessOptions`),
+    the balanced assignment and :func:`pnyx.audit.audit`; ``options.seed`` also seeds the accuracy hold-out and
+    the extra audit measures.
 
     ``generators`` None picks :func:`default_generators` (an LLM when ``PNYX_LLM_BASE_URL`` and
     ``PNYX_LLM_MODEL`` are set). The accuracy is measured on this data's observed judgments (none
@@ -170,22 +165,22 @@ def run(
 
         cfg = LLMConfig.from_env()
         generators = default_generators(profile, llm=bool(cfg.base_url and cfg.model))
+    seed = options.seed
     settings = {"cache": cache, "seed": seed, "executor": executor}
     disc = get_discriminative(backend, settings)
     if bias_paraphrases:
         check_paraphrases(bias_paraphrases, disc)  # before any work, not after the process
     if disc.needs_judgments:
         require_judgments(profile, disc.name)
-    oracle = adaptive_queries(disc, settings, queries, query_budget, backend, rule, budget)
+    oracle = adaptive_queries(disc, settings, queries, query_budget, backend, options)
     # on vote data the participants' texts are their own comments, already statements in the pool; by
     # default extractive proposes only the data's statements (see default_generators)
     source = {"source": "statements"} if profile.scale == "vote" or by_default else {}
     gens = [get_generative(g, settings, **(source if g == "extractive" else {})) for g in generators]
     progress("impute", 0, 1)
     fill, hide = one_fit(profile, disc, oracle, seed)
-    result = generative_social_choice(profile, k, discriminative=fill, generators=gens, rule=rule, budget=budget,
-                                      keep_candidates=keep_candidates, seats=seats, tolerance=tolerance,
-                                      tiebreak=tiebreak, policy=policy, seed=seed, progress=progress, oracle=oracle)
+    result = generative_social_choice(profile, k, discriminative=fill, generators=gens, options=options,
+                                      progress=progress, oracle=oracle)
     progress("assign", 0, 1)
     assignment = balanced(result.utilities, result.slate)
     progress("assign", 1, 1)
@@ -251,7 +246,7 @@ PAID = ("llm",)
 
 
 def adaptive_queries(disc: Any, settings: dict, queries: str | None, query_budget: int | None, backend: str,
-                     rule: str, budget: int | None) -> Any:
+                     options: ProcessOptions) -> Any:
     """The :class:`pnyx.planner.AdaptiveQueries` hook of :func:`run` (None for exhaustive queries).
 
     Raises
@@ -260,7 +255,7 @@ def adaptive_queries(disc: Any, settings: dict, queries: str | None, query_budge
         An unknown ``queries`` mode, or a query budget without adaptive queries.
     """
     if queries is None:
-        queries = "adaptive" if backend in PAID and rule == "gsc" and budget is None else "exhaustive"
+        queries = "adaptive" if backend in PAID and options.effective_rule == "gsc" else "exhaustive"
     if queries not in ("adaptive", "exhaustive"):
         raise InputError(f"queries must be 'adaptive' or 'exhaustive', not {queries!r}", field="--queries")
     if query_budget is not None and queries != "adaptive":

@@ -16,8 +16,8 @@ Choices this module makes on purpose (all recorded in the result):
 * **Seats.** A statement already on the slate stays in the pool: the paper's generative query may
   return it again, and its argument for BJR needs that. Chosen again, it takes another *seat* (another
   group of ⌈n/k⌉ or ⌊n/k⌋ participants); fresh statements win near-ties against it. With
-  ``seats=False`` every statement is chosen once, and a statement wanted by more people than its
-  places can then violate BJR (the audit says so).
+  ``ProcessOptions(seats=False)`` every statement is chosen once, and a statement wanted by more people
+  than its places can then violate BJR (the audit says so).
 * **The pool.** The data's own statements are always in it (their unknown utilities predicted once,
   up front), except those that should not compete (:class:`PoolPolicy`): meta statements
   (demographic questions; Polis ``is-meta``, or, in exports without that mark, the moderator's
@@ -73,6 +73,58 @@ class PoolPolicy:
     include_meta: bool = False
     """Let meta statements (``profile.info["meta_comments"]``, Polis ``is-meta``) compete."""
     min_support: int | None = None
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """The process's choices (:func:`generative_social_choice`), checked once, when they are made.
+
+    Raises
+    ------
+    pnyx.registry.UnknownNameError
+        An unknown ``rule`` (the names of :data:`pnyx.rules.RULES`).
+    InputError
+        An unknown ``tiebreak``, a negative ``tolerance``, a ``budget`` below one word, or the rule
+        ``gsc-budgeted`` without a budget.
+    """
+
+    rule: str = "gsc"
+    """``gsc`` (rounds), ``gsc-budgeted`` (or ``gsc`` with a ``budget``), or another rule of :mod:`pnyx.rules`
+    over a fixed pool, for comparison."""
+    budget: int | None = None
+    """Word budget B for the whole slate (the budgeted process, arXiv 2505.22939); None: no budget."""
+    keep_candidates: bool = True
+    """Keep earlier rounds' candidates in the pool (else only the data's statements, the slate and the
+    round's new candidates compete)."""
+    seats: bool = True
+    """Let a slate statement be chosen again, for another seat (see the module docstring)."""
+    tolerance: float = 0.0
+    """Candidates whose score is within this of the best are near-ties; the guarantee is then ε-BJR
+    (:func:`pnyx.rules.gsc.gsc_round`)."""
+    tiebreak: str = "least-served"
+    """How near-ties are decided, one of :data:`pnyx.rules.gsc.TIEBREAKS` (:func:`pnyx.rules.gsc.gsc_round`)."""
+    policy: PoolPolicy = PoolPolicy()
+    """Which data statements compete."""
+    seed: int = 0
+    """Seeds round t's generators with ``seed + t``, and the rules that draw at random."""
+
+    def __post_init__(self) -> None:
+        from pnyx.rules import RULES
+
+        RULES.check(self.rule)
+        if self.tiebreak not in TIEBREAKS:
+            raise InputError(f"unknown tiebreak {self.tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
+        if not self.tolerance >= 0:
+            raise InputError(f"the near-tie tolerance must be at least 0, got {self.tolerance}", field="tolerance")
+        if self.budget is not None and self.budget < 1:
+            raise InputError(f"the word budget must be at least 1 word, got {self.budget}", field="budget")
+        if self.rule == "gsc-budgeted" and self.budget is None:
+            raise InputError("rule 'gsc-budgeted' needs a word budget", field="budget")
+
+    @property
+    def effective_rule(self) -> str:
+        """The rule that runs: ``gsc`` with a budget is ``gsc-budgeted``."""
+        return "gsc-budgeted" if self.budget is not None and self.rule == "gsc" else self.rule
 
 
 _DEMOGRAPHIC = re.compile("|".join([
@@ -198,13 +250,13 @@ class ProcessResult:
     matching: np.ndarray
     """Seat each participant was matched to by the process (−1: unmatched, budgeted only)."""
     rule: str
-    seed: int
+    """The rule that ran (:attr:`ProcessOptions.effective_rule`)."""
+    options: ProcessOptions
+    """The choices the process ran with."""
     rounds: list[RoundLog] = field(default_factory=list)
     eligible: np.ndarray | None = None
     """Boolean mask over ``profile``'s columns: the statements that could compete."""
     pool_report: PoolReport = field(default_factory=PoolReport)
-    tolerance: float = 0.0
-    tiebreak: str = "least-served"
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -306,14 +358,7 @@ def generative_social_choice(
     *,
     discriminative: DiscriminativeBackend,
     generators: Sequence[GenerativeBackend],
-    rule: str = "gsc",
-    budget: int | None = None,
-    keep_candidates: bool = True,
-    seats: bool = True,
-    tolerance: float = 0.0,
-    tiebreak: str = "least-served",
-    policy: PoolPolicy = PoolPolicy(),
-    seed: int = 0,
+    options: ProcessOptions = ProcessOptions(),
     progress: Progress | None = None,
     oracle: Any = None,
 ) -> ProcessResult:
@@ -327,20 +372,10 @@ def generative_social_choice(
         Seats on the slate (1 ≤ k ≤ n).
     discriminative, generators
         Backend objects (:mod:`pnyx.queries`): one predicts utilities, an ensemble proposes candidates.
-    rule
-        ``gsc`` (rounds), ``gsc-budgeted`` (or any ``budget``), or another rule of :mod:`pnyx.rules`
-        over a fixed pool, for comparison.
-    keep_candidates
-        Keep earlier rounds' candidates in the pool (else only the data's statements, the slate and the
-        round's new candidates compete).
-    seats
-        Let a slate statement be chosen again, for another seat (see the module docstring).
-    tolerance, tiebreak
-        Near-ties and how they are decided (:func:`pnyx.rules.gsc.gsc_round`).
-    policy
-        Which data statements compete (:class:`PoolPolicy`).
-    seed
-        Seeds round t's generators with ``seed + t``.
+    options
+        The rule, budget, pool, near-ties and seed (:class:`ProcessOptions`, checked when made).
+    progress
+        ``progress(phase, completed, total)`` (:data:`Progress`).
     oracle
         Adaptive queries (:class:`pnyx.planner.AdaptiveQueries`, ``gsc`` only): the pool is filled by its
         cheap screen and each round asks ``discriminative`` only for the pairs the query planner chooses.
@@ -352,7 +387,7 @@ def generative_social_choice(
     Raises
     ------
     InputError
-        k out of range, no generator, a budgeted rule without a budget, an unknown tiebreak.
+        k out of range, no generator, adaptive queries with a rule other than ``gsc``.
     ProcessError
         A backend left utilities unknown, or no statement could compete.
     """
@@ -360,27 +395,22 @@ def generative_social_choice(
         raise InputError(f"k must be between 1 and the number of participants ({profile.n}), got {k}", field="k")
     if not generators:
         raise InputError("at least one generative backend is needed", field="generators")
-    if tiebreak not in TIEBREAKS:
-        raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
-    if budget is not None and rule == "gsc":
-        rule = "gsc-budgeted"
-    if rule == "gsc-budgeted" and (budget is None or budget < 1):
-        raise InputError("rule 'gsc-budgeted' needs a positive word budget", field="budget")
+    rule = options.effective_rule
     if oracle is not None and rule != "gsc":
         raise InputError(f"adaptive queries run the gsc rule only, not {rule!r}; use --queries exhaustive",
                          field="queries")
     progress = progress or (lambda phase, done, total: None)
-    eligible, pool_report = eligible_columns(profile, k, policy)
+    eligible, pool_report = eligible_columns(profile, k, options.policy)
     pool = _Pool(profile, discriminative if oracle is None else oracle.screen)
     progress("impute", 0, 1)
     pool.fill(list(range(profile.m)))
     progress("impute", 1, 1)
-    common = {"eligible": eligible, "pool_report": pool_report, "tolerance": tolerance, "tiebreak": tiebreak}
+    common = {"eligible": eligible, "pool_report": pool_report}
     if rule == "gsc":
-        return _rounds(pool, k, generators, keep_candidates, seats, seed, progress, common, oracle)
+        return _rounds(pool, k, generators, options, progress, common, oracle)
     if rule == "gsc-budgeted":
-        return _budgeted(pool, k, budget, generators, seed, progress, common)
-    return _fixed_pool(pool, k, rule, generators, seed, progress, common)
+        return _budgeted(pool, k, generators, options, progress, common)
+    return _fixed_pool(pool, k, rule, generators, options, progress, common)
 
 
 def _propose(pool: _Pool, generators, unmatched: np.ndarray, t: int, k: int, *, size_target: int,
@@ -420,8 +450,8 @@ def _grown(columns: np.ndarray | None, U: np.ndarray) -> np.ndarray:
     return np.concatenate([columns, transposed(U[:, columns.shape[0]:])])
 
 
-def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool, seed: int, progress: Progress,
-            common: dict[str, Any], oracle: Any = None) -> ProcessResult:
+def _rounds(pool: _Pool, k: int, generators, options: ProcessOptions, progress: Progress, common: dict[str, Any],
+            oracle: Any = None) -> ProcessResult:
     n = pool.profile.n
     unmatched = np.ones(n, dtype=bool)
     matching = np.full(n, -1, dtype=int)
@@ -432,11 +462,11 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
     columns = None  # the pool matrix transposed, for gsc_round; grown as candidates add columns
     for t, r in enumerate(round_sizes(n, k)):
         before = unmatched.copy()
-        new = _propose(pool, generators, unmatched, t, k, size_target=r, word_budget=None, seed=seed,
+        new = _propose(pool, generators, unmatched, t, k, size_target=r, word_budget=None, seed=options.seed,
                        progress=progress)
         eligible = _grow(common["eligible"], pool.profile.m)
-        kept = list(dict.fromkeys((kept if keep_candidates else data + slate) + new))
-        cols = [j for j in kept if eligible[j] and (seats or j not in slate)]
+        kept = list(dict.fromkeys((kept if options.keep_candidates else data + slate) + new))
+        cols = [j for j in kept if eligible[j] and (options.seats or j not in slate)]
         if not cols:
             left = "; ".join(f"{len(v)} {why}" for why, v in common["pool_report"].excluded.items()) or "none"
             raise ProcessError(f"round {t + 1}: no statement can compete (the generators proposed none that is "
@@ -444,9 +474,9 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
                                "generators")
         on_slate = np.isin(cols, slate)
         served = pool.profile.utilities[:, slate].max(axis=1) if slate else None
-        choice = {"tolerance": common["tolerance"], "tiebreak": common["tiebreak"], "repeated": on_slate,
+        choice = {"tolerance": options.tolerance, "tiebreak": options.tiebreak, "repeated": on_slate,
                   "served": served}
-        if common["tiebreak"] == "seen-first":
+        if options.tiebreak == "seen-first":
             choice["seen"] = pool.profile.observed[:, cols].sum(axis=0)
         asked = None
         if oracle is None:
@@ -470,17 +500,16 @@ def _rounds(pool: _Pool, k: int, generators, keep_candidates: bool, seats: bool,
         slate.append(j)
         progress("choose", t + 1, k)
     common["eligible"] = _grow(common["eligible"], pool.profile.m)
-    info: dict[str, Any] = {"keep_candidates": keep_candidates, "seats": seats}
-    if oracle is not None:
-        info["queries"] = oracle.summary(pool.profile)
-    return ProcessResult(profile=pool.profile, slate=slate, matching=matching, rule="gsc", seed=seed, rounds=log,
+    info = {} if oracle is None else {"queries": oracle.summary(pool.profile)}
+    return ProcessResult(profile=pool.profile, slate=slate, matching=matching, rule="gsc", options=options, rounds=log,
                          info=info, **common)
 
 
-def _budgeted(pool: _Pool, k: int, budget: int, generators, seed: int, progress: Progress,
+def _budgeted(pool: _Pool, k: int, generators, options: ProcessOptions, progress: Progress,
               common: dict[str, Any]) -> ProcessResult:
     from pnyx.rules import compute
 
+    budget = options.budget
     n = pool.profile.n
     unmatched = np.ones(n, dtype=bool)
     cols = [j for j in range(pool.profile.m) if common["eligible"][j]]
@@ -492,7 +521,7 @@ def _budgeted(pool: _Pool, k: int, budget: int, generators, seed: int, progress:
         before = int(unmatched.sum())
         words = max(1, int(min(before, math.ceil(n / k)) * budget / n))
         new = _propose(pool, generators, unmatched, t, k, size_target=math.ceil(words * n / budget),
-                       word_budget=words, seed=seed, progress=progress)
+                       word_budget=words, seed=options.seed, progress=progress)
         if result is not None and set(new) <= set(cols):
             break  # nothing new to choose from: another round would change nothing
         cols = list(dict.fromkeys(cols + new))
@@ -508,19 +537,19 @@ def _budgeted(pool: _Pool, k: int, budget: int, generators, seed: int, progress:
     common["eligible"] = _grow(common["eligible"], pool.profile.m)
     slate = [cols[c] for c in result.slate]
     return ProcessResult(profile=pool.profile, slate=slate, matching=np.asarray(result.info["assignment"], dtype=int),
-                         rule="gsc-budgeted", seed=seed, rounds=log,
+                         rule="gsc-budgeted", options=options, rounds=log,
                          info={"budget": budget, "words": int(result.info["spent"]), "unmatched": int(unmatched.sum()),
                                "rule_rounds": result.info["rounds"]}, **common)
 
 
-def _fixed_pool(pool: _Pool, k: int, rule: str, generators, seed: int, progress: Progress,
+def _fixed_pool(pool: _Pool, k: int, rule: str, generators, options: ProcessOptions, progress: Progress,
                 common: dict[str, Any]) -> ProcessResult:
     from pnyx.assignment import balanced
     from pnyx.rules import compute
 
     n = pool.profile.n
     _propose(pool, generators, np.ones(n, dtype=bool), 0, 1, size_target=math.ceil(n / k), word_budget=None,
-             seed=seed, progress=progress)
+             seed=options.seed, progress=progress)
     common["eligible"] = _grow(common["eligible"], pool.profile.m)
     cols = [j for j in range(pool.profile.m) if common["eligible"][j]]  # the data's statements and the new ones
     if len(cols) < k:
@@ -528,11 +557,11 @@ def _fixed_pool(pool: _Pool, k: int, rule: str, generators, seed: int, progress:
     from pnyx.rules import RULES
 
     groups = pool.profile.groups()
-    available = {"seed": seed, "groups": None if all(g is None for g in groups) else groups}
+    available = {"seed": options.seed, "groups": None if all(g is None for g in groups) else groups}
     result = compute(rule, pool.profile.utilities[:, cols], k, **{s: available[s] for s in RULES[rule].settings})
     slate = [cols[c] for c in result.slate]
     matching = np.asarray(balanced(pool.profile.utilities, slate).assignment, dtype=int)
     progress("choose", 1, 1)
-    return ProcessResult(profile=pool.profile, slate=slate, matching=matching, rule=rule, seed=seed,
+    return ProcessResult(profile=pool.profile, slate=slate, matching=matching, rule=rule, options=options,
                          info={"pool": cols, "rule_status": result.status, "rule_scores": list(result.scores),
                                "ties": [_to_columns(x, cols, x.round) for x in result.ties]}, **common)

@@ -12,6 +12,7 @@ import pytest
 
 from pnyx.io import load
 from pnyx.pipeline import run
+from pnyx.process import ProcessOptions
 from pnyx.report import OUTPUTS, write_outputs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +26,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 def outputs(tmp_path_factory):
     profile = load(EXAMPLE)
     small = profile.subset(participants=np.arange(0, profile.n, 4))  # 134 participants, every Polis group
-    result = run(small, 4, backend="cf", generators=["extractive"], seed=3)
+    result = run(small, 4, backend="cf", generators=["extractive"], options=ProcessOptions(seed=3))
     out = tmp_path_factory.mktemp("report")
     return result, write_outputs(result, out)
 

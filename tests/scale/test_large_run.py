@@ -16,6 +16,7 @@ from pnyx.assignment import balanced
 from pnyx.data import Participant, Profile, Statement
 from pnyx.methods.extras import audit_extras
 from pnyx.pipeline import ONE_FIT, run
+from pnyx.process import ProcessOptions
 from pnyx.queries.extractive import column_means, observed_r_support, r_support
 
 
@@ -75,7 +76,7 @@ def test_one_cf_fit_imputes_and_is_the_one_measured(monkeypatch):
     real = cf.select_biased_mf
     monkeypatch.setattr(cf, "select_biased_mf", lambda *a, **kw: fits.append(a[1].sum()) or real(*a, **kw))
     profile = votes(300, 12)
-    result = run(profile, 4, backend="cf", measure_accuracy=True, seed=3)
+    result = run(profile, 4, backend="cf", measure_accuracy=True, options=ProcessOptions(seed=3))
     assert len(fits) == 1 and fits[0] == profile.observed.sum() - 60
     assert result.audit.accuracy["info"]["fit"] == ONE_FIT and result.audit.accuracy["info"]["hidden"] == 60
     hide = accuracy.vote_holdout(profile, seed=3, sample=60)
@@ -84,7 +85,8 @@ def test_one_cf_fit_imputes_and_is_the_one_measured(monkeypatch):
     expected = model.predict(profile).utilities
     np.testing.assert_allclose(U[~profile.observed], expected[~profile.observed], rtol=1e-6)
     np.testing.assert_array_equal(U[profile.observed], profile.utilities[profile.observed])
-    assert run(profile, 4, backend="cf", measure_accuracy=False, seed=3).result.slate == result.result.slate
+    again = run(profile, 4, backend="cf", measure_accuracy=False, options=ProcessOptions(seed=3))
+    assert again.result.slate == result.result.slate
 
 
 def test_small_vote_data_keeps_two_fits(monkeypatch):

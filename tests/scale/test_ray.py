@@ -17,6 +17,7 @@ import pytest
 
 from pnyx.data import Participant, Profile, Statement
 from pnyx.pipeline import run
+from pnyx.process import ProcessOptions
 from pnyx.queries.cache import Cache
 from pnyx.queries.executor import EndpointUnreachable, RayExecutor
 
@@ -48,8 +49,9 @@ def llm_env(endpoint, monkeypatch):
 
 
 def process(profile, cache, executor, k=3):
-    return run(profile, k, backend="llm", generators=["extractive"], seed=7, cache=cache, executor=executor,
-               measure_accuracy=False, queries="exhaustive")  # every pair asked: the executor does the work
+    return run(profile, k, backend="llm", generators=["extractive"], options=ProcessOptions(seed=7), cache=cache,
+               executor=executor, measure_accuracy=False,
+               queries="exhaustive")  # every pair asked: the executor does the work
 
 
 def test_same_slate_as_local(ray_cluster, llm_env, tmp_path):

@@ -40,7 +40,7 @@ def slate_document(run: Any) -> dict[str, Any]:
         "rule": result.rule,
         "backend": run.backend,
         "generators": run.generators,
-        "seed": result.seed,
+        "seed": result.options.seed,
         "budget": result.info.get("budget"),
     }
 
@@ -133,7 +133,7 @@ def write_outputs(run: Any, out: str | Path, *, title: str | None = None) -> dic
     }
     manifest = {"files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
                           for name, data in documents.items()},
-                "seed": to_jsonable(run.result.seed), "complete": True}
+                "seed": to_jsonable(run.result.options.seed), "complete": True}
     with output_lock(out):
         for stale in out.glob(_STAGING + "*"):  # left by an interrupted write
             shutil.rmtree(stale, ignore_errors=True)

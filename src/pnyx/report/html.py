@@ -115,7 +115,7 @@ def render_report(run: Any, *, title: str | None = None) -> str:
         obs_counts, pred_counts, [f"#{s + 1}" for s in range(k)], scale.labels))}
     if informative:
         coords, centres, ratio = plots.opinion_map(profile.utilities[:, np.flatnonzero(
-            ~np.isnan(profile.utilities).any(axis=0))], statement_of, k, seed=result.seed)
+            ~np.isnan(profile.utilities).any(axis=0))], statement_of, k, seed=result.options.seed)
         figures["map"] = plots.data_uri(plots.opinion_map_figure(
             coords, centres, statement_of, ratio, [profile.statements[j].id for j in distinct], profile.groups()))
 
@@ -167,7 +167,7 @@ def render_report(run: Any, *, title: str | None = None) -> str:
     return _env.get_template("report.html.j2").render(
         title=title or str(profile.info.get("topic") or profile.source or "pnyx slate"),
         n=n, m=profile.m, k=len(result.slate), distinct=k, rule_name=result.rule, backend=run.backend,
-        generators=run.generators, seed=result.seed, version=pnyx.__version__, statements=statements,
+        generators=run.generators, seed=result.options.seed, version=pnyx.__version__, statements=statements,
         figures=figures, level_name="rating" if scale == "rating" else "vote", level_labels=list(scale.labels),
         level_totals=(obs_counts + pred_counts).sum(axis=0).tolist(), observed_totals=obs_counts.sum(axis=0).tolist(),
         predicted_assigned=int((~observed).sum()), groups=groups,

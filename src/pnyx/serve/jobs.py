@@ -36,13 +36,6 @@ BACKENDS = ("offline", "cf", "text", "similarity", "hybrid", "llm")
 """The discriminative backends offered on the dashboard (any registered name is accepted)."""
 
 
-def run_process(profile, k: int, **options: Any):
-    """The one call into the process core (:func:`pnyx.pipeline.run`): returns its ``Run``."""
-    from pnyx.pipeline import run
-
-    return run(profile, k, **options)
-
-
 def default_generators() -> list[str]:
     """Sentences from the opinions and cluster representatives offline; plus the LLM when one is configured."""
     from pnyx.queries.client import LLMConfig
@@ -174,6 +167,8 @@ class JobRunner:
         return f"{len(added)} new statements ({', '.join(names)})"
 
     def _process(self, job_id: int, cid: int, params: dict[str, Any], progress) -> str:
+        from pnyx.pipeline import run as run_pipeline
+        from pnyx.process import ProcessOptions
         from pnyx.queries.cache import Cache
         from pnyx.report import write_outputs
 
@@ -185,9 +180,9 @@ class JobRunner:
             raise service.InputError(f"a slate of {k} needs at least {k} participants; there are {profile.n}")
         if not profile.observed.any():
             raise service.InputError("no judgments yet")
-        run = run_process(profile, k, backend=params.get("backend", "offline"), budget=budget, seed=seed,
-                          cache=Cache(self.cache_path(cid)), executor=self.executor,
-                          measure_accuracy=params.get("accuracy", True), progress=progress)
+        run = run_pipeline(profile, k, backend=params.get("backend", "offline"),
+                           options=ProcessOptions(budget=budget, seed=seed), cache=Cache(self.cache_path(cid)),
+                           executor=self.executor, measure_accuracy=params.get("accuracy", True), progress=progress)
         progress("report", 0, 1)
         with tempfile.TemporaryDirectory() as tmp:
             write_outputs(run, tmp, title=question)
