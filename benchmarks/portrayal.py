@@ -23,7 +23,9 @@ Experimental near-tie criteria that pnyx.rules does not offer (``gsc_variant``, 
 compared too; ``--no-variants`` leaves them out, ``--variant TEXT …`` runs only those whose name contains a
 TEXT.
 
-The target (:func:`verdict`) is judged per conversation and k, paired over seeds.
+The target (:func:`verdict`) is judged per conversation and k, paired over seeds; after it, what a tolerance
+costs (:func:`tolerance_cost`: round 1's near-ties, BJR and ε-BJR of gsc-before and of each method with a
+tolerance, on the training utilities).
 
 Run:  .venv/bin/python benchmarks/portrayal.py [--seeds 5] [--first-seed 0] [--k 5 10] [--backend cf]
       [--tolerance 0.25 0.5] [--no-variants] [--variant TEXT ...]
@@ -34,10 +36,11 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from pnyx.axioms import check
 from pnyx.evaluate.portrayal import group_representatives, held_out, split_participants, top_by_agree_count
 from pnyx.io import load
 from pnyx.process import PoolPolicy, eligible_columns
@@ -129,7 +132,8 @@ def _training_coverage(votes: np.ndarray, slate: list[int], columns: np.ndarray)
 
 def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: str | None = None,
                 tolerance: float = 0.0, participants: str = "fewest alternatives", first_rounds: int = 1,
-                margin: float | None = None, floor: float = 0.0, memo: dict | None = None) -> list[int]:
+                margin: float | None = None, floor: float = 0.0,
+                memo: dict | None = None) -> tuple[list[int], np.ndarray]:
     """Experiment, not in pnyx.rules: the GSC rounds of :func:`pnyx.rules.gsc.gsc` with another secondary
     criterion among near-ties (each candidate's matched group as gsc_round forms it), then distinctive support.
     ``first``: the criterion of the first round (default ``then``); ``then``: that of the others. Every
@@ -162,10 +166,14 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: s
     shared by calls on the same U, votes and k, caching the lookahead's completed slates.
 
     ``participants``: who is matched among those tied at the cut-off utility — ``"fewest alternatives"``
-    (gsc_round's rule) or ``"lowest row"``.
+    (gsc_round's rule) or ``"lowest row"``. ``tolerance``: the near-ties are the candidates whose round score is
+    within it of the best (as in :func:`pnyx.rules.gsc.gsc`; ε > 0 keeps only ε-BJR).
+
+    Returns the slate (columns of U, in round order) and the process's matching (each participant's round).
     """
     n, m = U.shape
     unmatched, available, slate = np.ones(n, dtype=bool), np.arange(m), []
+    matching = np.full(n, -1)
     agree_rate = ((votes == 1).sum(axis=0) + 1) / ((~np.isnan(votes)).sum(axis=0) + 2)
     seen = (~np.isnan(votes)).sum(axis=0)
     decisive, centred = np.nan_to_num(votes), U - U.mean(axis=0)
@@ -228,10 +236,11 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: s
             if best is None or key > best[0]:
                 best = (key, col, group)
         _, col, group = best
+        matching[group] = len(slate)
         slate.append(col)
         unmatched[group] = False
         available = available[available != col]
-    return slate
+    return slate, matching
 
 
 VARIANTS = {"variant: coverage, then distinctive": {"then": "coverage"},
@@ -251,44 +260,86 @@ VARIANTS = {"variant: coverage, then distinctive": {"then": "coverage"},
             "variant: training coverage first, then informative on observed votes":
                 {"first": "training coverage", "then": "informative votes"},
             "variant: exposed distinctive": {"then": "exposed distinctive"},
-            "variant: lookahead, training coverage ≥ lowest's, then training portrayal": {"then": "lookahead"}}
+            "variant: lookahead, training coverage ≥ lowest's, then training portrayal": {"then": "lookahead"},
+            **{f"variant: near-ties within {eps:g}, {name}": {"then": then, "tolerance": eps}
+               for eps in (0.25, 0.5) for name, then in (
+                   ("look-ahead (training coverage ≥ lowest's, then training portrayal)", "lookahead"),
+                   ("informative on observed votes", "informative votes"))}}
 REPLICAS = {DEFAULT: {"then": "least served"}, "gsc, distinctive": {"then": "distinctive"},
             "gsc, seen-first": {"first": "seen", "then": "least served"}}
 """gsc_variant's replicas of pnyx.rules' tiebreaks: the script checks that they give the same slates."""
 
 
-def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: list[int],
-           tolerances: list[float], variants: Sequence[str] = tuple(VARIANTS)) -> dict[str, list[int]]:
-    """Every method's slate (columns of the profile) from the training votes and their imputed utilities;
-    ``variants``: the names of the VARIANTS to run."""
-    def gsc(**params) -> list[int]:
-        return [pool[c] for c in compute("gsc", U[:, pool], k, **params).slate]
+class ToleranceCost(NamedTuple):
+    """What choosing among near-ties within ε gave up on one split, on the training utilities
+    (:func:`tolerance_cost`)."""
 
+    tolerance: float
+    near_ties: int
+    """Round 1's candidates whose score is within ε of the best (ε = 0: the exact ties)."""
+    ratio: float
+    """The largest coalition blocking exact BJR with the process's own matching, over its required size
+    (``check("bjr", …)``'s ``coalition_ratio``; ≥ 1: BJR violated)."""
+    eps_bjr: bool
+    """ε-BJR (``check("bjr", …, d=ε)``) holds with that matching."""
+
+
+def tolerance_cost(U: np.ndarray, slate: list[int], matching: np.ndarray, tolerance: float) -> ToleranceCost:
+    """The round-1 near-ties of U at ``len(slate)`` rounds within ``tolerance`` and the BJR / ε-BJR status
+    (:func:`pnyx.axioms.check`, Fish et al. arXiv 2309.01291) of a GSC slate (columns of U, in round order) with
+    its matching (each participant's round)."""
+    n, k = U.shape[0], len(slate)
+    r = round_sizes(n, k)[0]
+    scores = np.partition(U, n - r, axis=0)[n - r]
+    best = float(scores.max())
+    near = int((scores >= best - tolerance - 1e-9 * (1 + abs(best))).sum())
+    exact = check("bjr", U, slate, assignment=matching)
+    return ToleranceCost(tolerance, near, float(exact.info["coalition_ratio"]),
+                         bool(check("bjr", U, slate, assignment=matching, d=tolerance)))
+
+
+def slates(votes_train: np.ndarray, U: np.ndarray, groups: list, k: int, pool: list[int],
+           tolerances: list[float], variants: Sequence[str] = tuple(VARIANTS)
+           ) -> tuple[dict[str, list[int]], dict[str, ToleranceCost]]:
+    """Every method's slate (columns of the profile) from the training votes and their imputed utilities;
+    ``variants``: the names of the VARIANTS to run. Also :func:`tolerance_cost` of gsc-before and of every GSC
+    method with a tolerance."""
     seen = (~np.isnan(votes_train[:, pool])).sum(axis=0)
-    out = {BEFORE: gsc(tiebreak="lowest"), DEFAULT: gsc(), "gsc, distinctive": gsc(tiebreak="distinctive"),
-           "gsc, seen-first": gsc(tiebreak="seen-first", seen=seen)}
-    for tol in tolerances:
-        out[f"gsc, least-served, tolerance {tol:g}"] = gsc(tolerance=tol)
+    rules = {BEFORE: {"tiebreak": "lowest"}, DEFAULT: {}, "gsc, distinctive": {"tiebreak": "distinctive"},
+             "gsc, seen-first": {"tiebreak": "seen-first", "seen": seen},
+             **{f"gsc, least-served, tolerance {tol:g}": {"tolerance": tol} for tol in tolerances}}
+    out: dict[str, list[int]] = {}
+    costs: dict[str, ToleranceCost] = {}
+    for name, params in rules.items():
+        result = compute("gsc", U[:, pool], k, **params)
+        if name == BEFORE or params.get("tolerance"):
+            costs[name] = tolerance_cost(U[:, pool], result.slate, result.info["assignment"],
+                                         params.get("tolerance", 0.0))
+        out[name] = [pool[c] for c in result.slate]
     if variants:
         for name, params in REPLICAS.items():
-            replica = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **params)]
+            replica = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **params)[0]]
             assert replica == out[name], f"the experiment's GSC rounds differ from pnyx.rules' gsc ({name})"
         memo: dict = {}
         for name in variants:
-            out[name] = [pool[c] for c in gsc_variant(U[:, pool], votes_train[:, pool], k, **VARIANTS[name],
-                                                      memo=memo)]
+            slate, matching = gsc_variant(U[:, pool], votes_train[:, pool], k, **VARIANTS[name], memo=memo)
+            if VARIANTS[name].get("tolerance"):
+                costs[name] = tolerance_cost(U[:, pool], slate, matching, VARIANTS[name]["tolerance"])
+            out[name] = [pool[c] for c in slate]
     out[BASELINES[0]] = top_by_agree_count(votes_train, k, pool=pool)
     out[BASELINES[1]] = group_representatives(votes_train, groups, k, pool=pool)
     out[BASELINES[2]] = group_representatives(votes_train, groups, k, score="repness", seats="proportional", pool=pool)
-    return out
+    return out, costs
 
 
 def evaluate(folder: Path, seeds: range, ks: list[int], backend: str, tolerances: list[float],
              variants: Sequence[str] = tuple(VARIANTS)) -> tuple[dict, dict]:
-    """{(k, method): [HeldOut per seed]} and facts about the conversation."""
+    """{(k, method): [HeldOut per seed]} and facts about the conversation (``"costs"``: {(k, method):
+    [ToleranceCost per seed]})."""
     profile = load(folder)
     votes = profile.observed_values()
     results: dict[tuple[int, str], list] = {}
+    costs: dict[tuple[int, str], list[ToleranceCost]] = {}
     seconds = 0.0
     for seed in seeds:
         train, test = split_participants(profile.n, fraction=0.2, seed=seed)
@@ -303,11 +354,14 @@ def evaluate(folder: Path, seeds: range, ks: list[int], backend: str, tolerances
             eligible, report = eligible_columns(part, k, PoolPolicy())
             pool = np.flatnonzero(eligible).tolist()
             left_out = {why: len(ids) for why, ids in report.excluded.items()}
-            for name, slate in slates(votes[train], U, groups, k, pool, tolerances, variants).items():
+            chosen, cost = slates(votes[train], U, groups, k, pool, tolerances, variants)
+            for name, slate in chosen.items():
                 assert len(slate) == k == len(set(slate)), (name, slate)
                 results.setdefault((k, name), []).append(held_out(votes[train], votes[test], slate, k, pool=pool))
+            for name, c in cost.items():
+                costs.setdefault((k, name), []).append(c)
     facts = {"n": profile.n, "m": profile.m, "left_out": left_out, "held_out": int(round(0.2 * profile.n)),
-             "impute_seconds": seconds / len(seeds)}
+             "impute_seconds": seconds / len(seeds), "costs": costs}
     return results, facts
 
 
@@ -330,6 +384,24 @@ def table(name: str, results: dict, facts: dict, ks: list[int]) -> str:
             lines.append(f"| {k} | {method} | {_ms([r.coverage for r in rs])} | {_ms([x.gain for x in p], 100, 1)} "
                          f"| {_ms([x.accuracy for x in p], 100, 1)} % | {_ms([x.baseline_accuracy for x in p], 100, 1)} % "
                          f"| {_ms([r.jr_gap for r in rs], digits=2)} |")
+    return "\n".join(lines)
+
+
+def cost_table(everything: dict, costs: dict, ks: list[int]) -> str:
+    """What a tolerance cost, per conversation, k and GSC method with :func:`tolerance_cost` (``costs``:
+    conversation → facts["costs"]; ``everything``: conversation → results, for the held-out JR gap)."""
+    lines = ["| conversation | k | method | round-1 near-ties | exact-BJR coalition ratio | exact BJR holds "
+             "| ε-BJR holds | JR gap (held out) |", "|---|---|---|---|---|---|---|---|"]
+    for name, by_method in costs.items():
+        for k in ks:
+            for method in [m for (kk, m) in by_method if kk == k]:
+                cs = by_method[(k, method)]
+                near, ratio = np.array([c.near_ties for c in cs]), np.array([c.ratio for c in cs])
+                eps = cs[0].tolerance
+                lines.append(f"| {name} | {k} | {method} | {near.mean():.1f} ({near.min()}–{near.max()}) "
+                             f"| {ratio.mean():.2f} (max {ratio.max():.2f}) | {int((ratio < 1).sum())} of {len(cs)} "
+                             f"| {'—' if not eps else f'{sum(c.eps_bjr for c in cs)} of {len(cs)} (ε = {eps:g})'} "
+                             f"| {_ms([r.jr_gap for r in everything[name][(k, method)]], digits=2)} |")
     return "\n".join(lines)
 
 
@@ -377,11 +449,11 @@ def main() -> None:
     t0 = time.perf_counter()
     print(f"# pnyx portrayal benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; backend "
           f"{args.backend}; seeds {args.first_seed}–{args.first_seed + args.seeds - 1}; mean ± sd over seeds)\n")
-    everything = {}
+    everything, costs = {}, {}
     for folder in folders:
         seeds = range(args.first_seed, args.first_seed + args.seeds)
         results, facts = evaluate(folder, seeds, args.k, args.backend, args.tolerance, variants)
-        everything[folder.name] = results
+        everything[folder.name], costs[folder.name] = results, facts["costs"]
         print(table(folder.name, results, facts, args.k) + "\n", flush=True)
     names = list(everything)
     methods = [m for m in dict.fromkeys(m for (_, m) in next(iter(everything.values())))
@@ -398,6 +470,11 @@ def main() -> None:
         for m in methods:
             cells = [verdict(everything[n], k, m) for n in names]
             print(f"| {k} | {m} | {' | '.join(c for c, _ in cells)} | {sum(ok for _, ok in cells)} of {len(names)} |")
+    print("\nWhat a tolerance costs, on the training utilities with the rule's own matching (each statement chosen "
+          "once, no seats; round-1 near-ties: "
+          "candidates within ε of round 1's best score, mean (min–max) over seeds; exact-BJR coalition ratio: the "
+          "largest coalition blocking BJR over n/k, ≥ 1 a violation, mean (max)):\n")
+    print(cost_table(everything, costs, args.k))
     print()
     print(f"{time.perf_counter() - t0:.0f} s in all")
 
