@@ -38,6 +38,13 @@ def test_audit_extras_is_json_and_consistent(polis):
     assert set(out["inclusion"]["per_group"]) == {"0", "1"}
 
 
+def test_a_statement_with_several_seats_is_one_divisiveness_row(polis):
+    profile, U = polis
+    slate = [7, 24, 7, 57, 7]
+    out = audit_extras(profile, U, slate, balanced(U, slate))
+    assert [d["statement"] for d in out["divisiveness"]] == [profile.statements[j].id for j in (7, 24, 57)]
+
+
 def test_explain_cli(tmp_path, polis):
     profile, _ = polis
     ids = [profile.statements[j].id for j in (7, 24, 139)]

@@ -124,3 +124,12 @@ def test_a_seen_first_tie_is_explained_by_the_observed_judgments():
            "criteria": {"seen": {"a": 10.0, "b": 50.0, "c": 50.0}, "distinctive": {"a": 3.0, "b": 0.5, "c": 0.2}}}
     text = _tie_sentence(tie, "b")
     assert "the most observed judgments (50)" in text and "(next: c, 0.20)" in text
+
+
+def test_the_rounds_caption_names_the_tiebreak_that_ran(outputs):
+    from pnyx.rules.gsc import TIEBREAK_RULES
+
+    result, paths = outputs
+    page = html.unescape(re.sub(r"\s+", " ", paths["report.html"].read_text(encoding="utf-8")))
+    assert "decided by the tiebreak least-served" in page
+    assert TIEBREAK_RULES["least-served"] in page and "decided by distinctive support" not in page

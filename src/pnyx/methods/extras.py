@@ -82,7 +82,7 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
     -------
     dict
         ``maximal_lottery`` (over all statements; on votes from the participants who judged both),
-        ``divisiveness`` per slate statement (κ and the minimum-cost consensus with gap ``epsilon``),
+        ``divisiveness`` per distinct slate statement (κ and the minimum-cost consensus with gap ``epsilon``),
         ``inclusion`` (per group and summaries), ``egalitarian`` (each group's mean best-in-slate
         utility for this slate and for the ``maxmin-groups`` slate of the same size),
         ``bias`` (per-group predictor errors on held-out observed judgments; absent without any),
@@ -113,11 +113,12 @@ def audit_extras(profile: Profile, U: np.ndarray, slate: Sequence[int], assignme
                                            "probability": float(ml.probabilities[j]), "in_slate": j in slate}
                                           for j in ml.support],
                               "judgments": "observed" if profile.scale == "vote" else "utilities"}
-    costs = consensus_costs(J[:, slate], epsilon)
+    statements = list(dict.fromkeys(slate))  # a statement holding several seats is one row
+    costs = consensus_costs(J[:, statements], epsilon)
     out["divisiveness"] = [{"statement": _id(profile, j), "kappa": kappa(J[:, j]), "epsilon": epsilon,
                             "consensus_cost": float(c), "raters": int((~np.isnan(J[:, j])).sum()),
                             "divisiveness": float(c / max((~np.isnan(J[:, j])).sum(), 1))}
-                           for j, c in zip(slate, costs)]
+                           for j, c in zip(statements, costs)]
     inc = slate_inclusion(U, slate, a, {"group": _labels(groups)})
     out["inclusion"] = {"summaries": inc.summaries, "per_group": inc.per_group,
                         "per_statement": [{**s, "statement": _id(profile, s["statement"])} for s in inc.per_statement]}

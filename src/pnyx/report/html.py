@@ -15,6 +15,7 @@ import numpy as np
 import pnyx
 from pnyx.io.writers import to_jsonable
 from pnyx.report import plots
+from pnyx.rules.gsc import TIEBREAK_RULES
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("pnyx.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
@@ -176,4 +177,5 @@ def render_report(run: Any, *, title: str | None = None) -> str:
         utilities=audit.utilities, rounds=rounds, excluded=excluded, pool=audit.pool,
         assignment_label=audit.utilities["assignment"], slate_ids=[sids[j] for j in distinct],
         participants_excluded=run.participants_excluded, extras=to_jsonable(audit.extras),  # NaN → None
+        tiebreak_rules=TIEBREAK_RULES,
     )

@@ -54,6 +54,17 @@ from pnyx.rules.base import RuleResult, Tie, lowest, register, tie, utilities
 from pnyx.validation import check_utilities
 
 TIEBREAKS = ("least-served", "distinctive", "seen-first", "lowest")
+_SERVED_FIRST = ("a column not yet on the slate, then the group the slate serves least, then the largest distinctive "
+                 "support, then the lowest column")
+TIEBREAK_RULES = {
+    "least-served": _SERVED_FIRST,
+    "distinctive": "a column not yet on the slate, then the largest distinctive support, then the lowest column",
+    "seen-first": _SERVED_FIRST,
+    "seen-first, first round": "a column not yet on the slate, then the most observed judgments, then the largest "
+                               "distinctive support, then the lowest column",
+    "lowest": "lowest column index",
+}
+"""How each tiebreak decides among near-tied candidates, as the tie records (``Tie.broken_by``) and the report say it."""
 _EXACT = 1e-9  # scores this close (relative) are the same number up to float noise
 
 
@@ -392,14 +403,7 @@ def _decide(tops: _Tops, r: int, scores: np.ndarray, tolerance: float, tiebreak:
                                      round(distinct[j], 9), -j))
     ties: list[Tie] = []
     if len(near) > 1:
-        served_first = ("a column not yet on the slate, then the group the slate serves least, then the largest "
-                        "distinctive support, then the lowest column")
-        how = {"lowest": "lowest column index",
-               "distinctive": "a column not yet on the slate, then the largest distinctive support, then the lowest column",
-               "least-served": served_first,
-               "seen-first": served_first if not first_seen else
-               "a column not yet on the slate, then the most observed judgments, then the largest distinctive support, "
-               "then the lowest column"}[tiebreak]
+        how = TIEBREAK_RULES["seen-first, first round" if first_seen else tiebreak]
         criteria = {name: values for name, values in (("seen", most), ("served", least), ("distinctive", distinct))
                     if values}
         ties.append(Tie(None, near, c, how, value=best, criteria=criteria, tolerance=float(tolerance)))
