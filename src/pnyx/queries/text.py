@@ -32,9 +32,11 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.linear_model import QuantileRegressor
 
+from pnyx.blocks import blocks
 from pnyx.data import MAX_UTILITY, Profile
 from pnyx.queries import register_discriminative
 from pnyx.queries.base import DiscriminativeBackend, Prediction, participant_means, require_judgments
+from pnyx.scale import MIDPOINT
 
 FEATURES = ("offset", "neighbours", "answers", "explanations")
 DEFAULT_FEATURES = ("offset", "neighbours")
@@ -72,6 +74,25 @@ class _Texts:
             self.X = X
 
 
+def _means_without(profile: Profile, rows: np.ndarray, cols: np.ndarray, every: bool = False) -> np.ndarray:
+    """:func:`~pnyx.queries.base.participant_means` over the statements other than j, for the pairs
+    (rows[t], cols[t]), or (``every``) for every pair of ``rows`` × ``cols``."""
+    obs = profile.observed
+    known = np.where(obs, profile.utilities, 0.0)
+    total, count = known.sum(axis=1), obs.sum(axis=1)
+    col_total, col_count = known.sum(axis=0), obs.sum(axis=0)
+    all_total, all_count = total.sum(), count.sum()
+    if every:
+        rows_, cols_ = rows[:, None], cols[None, :]
+    else:
+        rows_, cols_ = rows, cols
+    t = total[rows_] - known[rows_, cols_]
+    c = count[rows_] - obs[rows_, cols_]
+    rest_count = all_count - col_count[cols_]
+    glob = np.where(rest_count > 0, (all_total - col_total[cols_]) / np.maximum(rest_count, 1), MIDPOINT)
+    return np.where(c > 0, t / np.maximum(c, 1), glob)
+
+
 @register_discriminative("text")
 class TextBackend(DiscriminativeBackend):
     """Text-based predictor for new statements (see the module docstring)."""
@@ -96,35 +117,54 @@ class TextBackend(DiscriminativeBackend):
         self.embed = embed
         self.model = "+".join(self.features)
 
-    def _features(self, profile: Profile, texts: _Texts | None, j: int,
-                  rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """Features of pairs (rows, j) from every observed column except j; and their names."""
-        obs = profile.observed.copy()
-        obs[:, j] = False
-        U = np.where(obs, profile.utilities, 0.0)
-        count = obs.sum(axis=0)
-        col_mean = U.sum(axis=0) / np.maximum(count, 1)
-        dev = np.where(obs, U - col_mean, 0.0)[rows]  # i's offsets from each statement's mean
-        o = obs[rows]
-        cols, names = [], []
+    def _features(self, profile: Profile, texts: _Texts | None, col_mean: np.ndarray, rows: np.ndarray,
+                  cols: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Features of every pair (i, j), i in ``rows``, j in ``cols``, each from the observed columns other than
+        j: an array (rows, cols, features), and the features' names; ``col_mean``: each statement's mean observed
+        utility. Column j's own judgments are taken out of sums over all columns, so no column is recomputed per
+        pair (and column j's mean is never used)."""
+        o = profile.observed[rows]
+        dev = np.where(o, profile.utilities[rows] - col_mean, 0.0)  # i's offsets from each statement's mean
+        own_o, own_dev = o[:, cols], dev[:, cols]
+        feats, names = [], []
         if "offset" in self.features:
-            cols.append(dev.sum(axis=1) / (o.sum(axis=1) + 1.0))
+            feats.append((dev.sum(axis=1)[:, None] - own_dev) / (o.sum(axis=1)[:, None] - own_o + 1.0))
             names.append("offset")
         if texts is not None:
-            sim = texts.S @ texts.S[j]
             if "neighbours" in self.features:
-                w = np.where(o, np.exp((sim - 1.0) / self.tau), 0.0)
-                cols.append((w * dev).sum(axis=1) / (w.sum(axis=1) + np.exp(-1.0 / self.tau)))
+                E = np.exp((texts.S @ texts.S[cols].T - 1.0) / self.tau)  # (m, cols): weight of k for j
+                own = E[cols, np.arange(cols.size)]
+                weight = o @ E - own_o * own + np.exp(-1.0 / self.tau)
+                feats.append((dev @ E - own_dev * own) / weight)
                 names.append("neighbours")
             if texts.T is not None:
-                cols.append(texts.T[rows] @ texts.S[j])
+                feats.append(texts.T[rows] @ texts.S[cols].T)
                 names.append("answers")
             if texts.X is not None:
-                expl = texts.X[rows] @ texts.S[j]  # (rows, m), 0 where no explanation
-                has = o & (np.abs(expl) > 0)
-                cols.append((expl * np.sign(dev) * has).sum(axis=1) / (has.sum(axis=1) + 1.0))
+                signed = np.sign(dev)
+                expl = np.empty((rows.size, cols.size))
+                for b, j in enumerate(cols.tolist()):
+                    e = texts.X[rows] @ texts.S[j]  # (rows, m), 0 where no explanation
+                    has = o & (np.abs(e) > 0)
+                    has[:, j] = False
+                    expl[:, b] = (e * signed * has).sum(axis=1) / (has.sum(axis=1) + 1.0)
+                feats.append(expl)
                 names.append("explanations")
-        return np.column_stack(cols) if cols else np.zeros((len(rows), 0)), names
+        F = np.stack(feats, axis=-1) if feats else np.zeros((rows.size, cols.size, 0))
+        return F, names
+
+    def _pair_rows(self, profile: Profile, texts: _Texts | None, col_mean: np.ndarray, rows: np.ndarray,
+                   cols: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Features of the pairs (rows[t], cols[t]), one row each, computed per distinct column's block of rows."""
+        X = np.empty((rows.size, 0))
+        names: list[str] = []
+        for j in np.unique(cols):
+            at = np.flatnonzero(cols == j)
+            F, names = self._features(profile, texts, col_mean, rows[at], np.array([j]))
+            if X.shape[1] != F.shape[2]:
+                X = np.empty((rows.size, F.shape[2]))
+            X[at] = F[:, 0]
+        return X, names
 
     def _select_alpha(self, X: np.ndarray, y: np.ndarray, group: np.ndarray, rng) -> tuple[float, dict[float, float]]:
         """The penalty with the least MAE on folds of whole held-out statements (nested: never sees the target)."""
@@ -160,20 +200,16 @@ class TextBackend(DiscriminativeBackend):
             out = np.repeat(participant_means(profile)[rows][:, None], len(cols), axis=1)
             return Prediction(out, rows, cols, self.name, self.model, info=info)
 
-        # Training pairs: each judged statement k held out in turn, features without column k.
-        all_rows = np.arange(profile.n)
-        X, y, group = [], [], []
-        for k in judged:
-            r = all_rows[obs[:, k]]
-            F, names = self._features(profile, texts, k, r)
-            X.append(F)
-            group.append(np.full(len(r), k))
-            y.append(profile.utilities[r, k] - participant_means(profile, k)[r])
-        X, y, group = np.vstack(X), np.concatenate(y), np.concatenate(group)
+        # Training pairs: each judged statement k held out in turn, features without column k (a seeded
+        # subsample of max_fit pairs, in column order).
         rng = np.random.default_rng(self.seed)
-        if len(y) > self.max_fit:
-            keep = np.sort(rng.choice(len(y), self.max_fit, replace=False))
-            X, y, group = X[keep], y[keep], group[keep]
+        pairs = np.argwhere(obs[:, judged].T)  # (position of k in judged, row), by column then row
+        if len(pairs) > self.max_fit:
+            pairs = pairs[np.sort(rng.choice(len(pairs), self.max_fit, replace=False))]
+        group, r = judged[pairs[:, 0]], pairs[:, 1]
+        col_mean = np.where(obs, profile.utilities, 0.0).sum(axis=0) / np.maximum(obs.sum(axis=0), 1)
+        X, names = self._pair_rows(profile, texts, col_mean, r, group)
+        y = profile.utilities[r, group] - _means_without(profile, r, group)
         scale = np.maximum(X.std(axis=0), 1e-9)
         X = X / scale
         alpha, cv = self._select_alpha(X, y, group, rng)
@@ -183,8 +219,9 @@ class TextBackend(DiscriminativeBackend):
                     coef=dict(zip(names, (reg.coef_ / scale).round(4).tolist())), intercept=float(reg.intercept_), n_fit=int(len(y)), fit_mae=float(np.mean(np.abs(resid))))
 
         out = np.empty((len(rows), len(cols)))
-        for b, j in enumerate(cols):
-            F, _ = self._features(profile, texts, int(j), rows)
-            out[:, b] = participant_means(profile, int(j))[rows] + reg.predict(F / scale)
+        for part in blocks(len(rows), len(cols) * max(len(names), 1)):
+            F, _ = self._features(profile, texts, col_mean, rows[part], cols)
+            shift = reg.predict((F / scale).reshape(-1, len(names))).reshape(F.shape[:2])
+            out[part] = _means_without(profile, rows[part], cols, every=True) + shift
         sd = np.full(out.shape, float(np.sqrt(np.mean(resid**2))))
         return Prediction(np.clip(out, 0.0, MAX_UTILITY), rows, cols, self.name, self.model, uncertainty=sd, info=info)
