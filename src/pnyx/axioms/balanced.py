@@ -56,6 +56,8 @@ def blocking_coalitions(U: np.ndarray, assigned: np.ndarray, d: float = 0.0) -> 
 
 _BINS = 256
 """Bins of the utility line 0–4 over which :func:`_overlap_bounds` counts."""
+
+
 def _overlap_bounds(U: np.ndarray, start: np.ndarray) -> np.ndarray:
     """For every column α, an upper bound on the largest #{i : start_i < θ ≤ u_i(α)} over θ.
 

@@ -99,7 +99,6 @@ _SPARE = 0.5
 """The rule keeps about (1 + _SPARE)·r unmatched rows of each column it scores, so that the next rounds select
 among those instead of reading the column again."""
 
-
 _DIRECT = 2
 """The lazy rule scores every column at once, over the unmatched rows, once at most this many rounds' worth of
 participants are left: then nearly every column's bound reaches the best score and would be read anyway."""
@@ -474,20 +473,20 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
             score[todo] = bound[todo] = _rth_largest(tops.W, todo, live, r)
             best = float(score.max())
             near = np.flatnonzero(score >= best - tolerance - _EXACT * (1.0 + abs(best)))
-            tops.fill(near, r, lower=score[near])
-            todo = todo[:0]
-        todo = todo[np.argsort(-bound[todo], kind="stable")]
-        best, at = -np.inf, 0
-        floor = -np.inf
-        while at < todo.size and bound[todo[at]] >= floor:
-            size = int(np.isinf(bound[todo[at:]]).sum()) if np.isinf(bound[todo[at]]) else 8
-            cols = np.sort(todo[at:at + size])
-            bound[cols], exact = tops.scores(cols, r, floor)
-            score[cols[exact]] = bound[cols[exact]]
-            if exact.any():
-                best = max(best, float(bound[cols[exact]].max()))
-                floor = best - tolerance - _EXACT * (1.0 + abs(best))
-            at += cols.size
+            tops.fill(near, r, lower=score[near])  # the rows _decide reads for the near-ties and the chosen one
+        else:
+            todo = todo[np.argsort(-bound[todo], kind="stable")]
+            best, at = -np.inf, 0
+            floor = -np.inf
+            while at < todo.size and bound[todo[at]] >= floor:
+                size = int(np.isinf(bound[todo[at:]]).sum()) if np.isinf(bound[todo[at]]) else 8
+                cols = np.sort(todo[at:at + size])
+                bound[cols], exact = tops.scores(cols, r, floor)
+                score[cols[exact]] = bound[cols[exact]]
+                if exact.any():
+                    best = max(best, float(bound[cols[exact]].max()))
+                    floor = best - tolerance - _EXACT * (1.0 + abs(best))
+                at += cols.size
         step = _decide(tops, r, score, tolerance, tiebreak, None, served=served, pool=np.flatnonzero(~chosen),
                        seen=seen, total=total)
         for entry in step.ties:
