@@ -21,6 +21,7 @@ def test_fixture_question_one():
     assert detect_format(FIXTURE) == "global-dialogues"
     p = load(FIXTURE, question="7")
     assert p.info["question"] == "q-one-0001" and p.info["format"] == "global-dialogues" and p.scale == "vote"
+    assert p.info["topic"] == p.info["question_text"] and p.info["topic"]  # the report's title
     assert p.statement_ids == ["t1", "t2", "t3", "t5"]  # t4 is blank
     assert [s.author for s in p.statements] == ["p1", "p2", "p3", "p5"]
     assert p.participant_ids == ["p1", "p2", "p3", "p5", "p6"]  # p4 wrote only a blank thought, p7 compared it

@@ -237,7 +237,8 @@ def read_global_dialogues(path: str | Path, *, question: str | None = None) -> P
     pidx = {pid: i for i, pid in enumerate(ids)}
     sidx = {s.id: j for j, s in enumerate(statements)}
     info: dict[str, Any] = {
-        "format": "global-dialogues", "question": qid, "question_text": chosen.text, "question_number": chosen.number,
+        "format": "global-dialogues", "question": qid, "question_text": chosen.text, "topic": chosen.text,
+        "question_number": chosen.number,
         "questions": len(listed), "raw_votes": chosen.votes, "raw_comparisons": chosen.comparisons,
         "segments": sorted({k for s in segments.values() for k in s}),
     }
