@@ -483,8 +483,7 @@ def _rounds(pool: _Pool, k: int, generators, options: ProcessOptions, progress: 
             U = pool.profile.utilities
             columns = _grown(columns, U)
             everything = len(cols) == U.shape[1] and cols == list(range(U.shape[1]))
-            step = gsc_round(U if everything else U[:, cols], unmatched, r,  # no n × m copy if all compete
-                             columns=columns if everything else columns[cols], **choice)
+            step = gsc_round(U, unmatched, r, columns=columns, pool=None if everything else np.asarray(cols), **choice)
         else:
             pool.profile, step, asked = oracle.round(pool.profile, cols, unmatched, r, **choice)
         j = cols[step.candidate]

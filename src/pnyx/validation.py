@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from pnyx.blocks import blocks
 from pnyx.data import InputError
 from pnyx.scale import MAX_UTILITY
 
@@ -68,15 +69,20 @@ def check_utilities(U: object, *, allow_nan: bool = True, finite_in: Sequence[in
     if finite_in is not None:
         need = np.asarray(finite_in, dtype=int)
     if need is not None:
-        V = U if isinstance(need, slice) else U[:, need]
-        unknown = np.isnan(V.max(axis=1))  # a row's maximum is NaN iff an entry is (no infinities here)
+        # a row's maximum is NaN iff an entry is (no infinities here); columns picked a block of rows at a time
+        if isinstance(need, slice):
+            unknown = np.isnan(U.max(axis=1))
+        else:
+            unknown = np.zeros(U.shape[0], dtype=bool)
+            for part in blocks(U.shape[0], need.size) if need.size else ():
+                unknown[part] = np.isnan(U[part][:, need].max(axis=1))
         if rows is not None:
             checked = np.zeros(U.shape[0], dtype=bool)
             checked[rows] = True
             unknown &= checked
         if unknown.any():
             i = int(np.flatnonzero(unknown)[0])
-            j = int(np.arange(U.shape[1])[need][np.flatnonzero(np.isnan(V[i]))[0]])
+            j = int(np.arange(U.shape[1])[need][np.flatnonzero(np.isnan(U[i, need]))[0]])
             raise InputError(f"utility of participant {i} for statement {j} is unknown (NaN); {_FILL}",
                              field=name)
     return U

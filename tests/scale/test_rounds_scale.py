@@ -279,3 +279,32 @@ def test_tie_records_are_plain_data():
         assert all(type(v) is int for v in (x.tied if isinstance(x.tied, list) else []))
         if x.kind == "participants":
             assert all(type(v) is int for v in x.chosen)
+
+
+def test_a_round_over_a_pool_equals_the_round_over_its_columns():
+    """gsc_round(U, …, pool=P) decides as gsc_round(U[:, P], …) — the same choice, matching, scores and tie
+    records in pool positions — and the columns outside the pool may be unknown."""
+    rng = np.random.default_rng(21)
+    for trial in range(40):
+        n, m = int(rng.integers(10, 150)), int(rng.integers(3, 9))
+        U = tied_utilities(rng, n, m)
+        pool = np.sort(rng.choice(m, int(rng.integers(1, m + 1)), replace=False))
+        unmatched = rng.random(n) < 0.8
+        unmatched[rng.integers(n)] = True
+        r = int(rng.integers(1, unmatched.sum() + 1))
+        repeated = rng.random(pool.size) < 0.3
+        served = U[:, pool[0]].copy()
+        tiebreak = ["least-served", "distinctive", "seen-first", "lowest"][trial % 4]
+        seen = rng.integers(0, 5, pool.size).astype(float) if tiebreak == "seen-first" else None
+        options = dict(tolerance=float(rng.choice([0.0, 0.3])), tiebreak=tiebreak, repeated=repeated,
+                       served=None if trial % 3 == 0 else served, seen=seen)
+        plain = gsc_round(U[:, pool], unmatched, r, **options)
+        holed = U.copy()
+        holed[:, np.setdiff1d(np.arange(m), pool)] = np.nan
+        pooled = gsc_round(holed, unmatched, r, pool=pool, **options)
+        assert (pooled.candidate, pooled.score, pooled.matched.tolist()) == (
+            plain.candidate, plain.score, plain.matched.tolist()), trial
+        np.testing.assert_array_equal(pooled.scores, plain.scores)
+        assert [(t.kind, t.tied, t.chosen, t.criteria) for t in pooled.ties] == [
+            (t.kind, t.tied, t.chosen, t.criteria) for t in plain.ties], trial
+        assert (pooled.distinctive, pooled.served, pooled.seen) == (plain.distinctive, plain.served, plain.seen)

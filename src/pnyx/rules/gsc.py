@@ -237,17 +237,24 @@ class _Tops:
 def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None, total: list | None = None):
     """``rank`` for :func:`_top`: each row's place when ordered by mean utility over ``pool`` (default every
     column), then by row, computed once, when first asked. ``total``: a list that holds (or is given) every row's
-    sum over all columns, kept by a caller running several rounds over one U."""
+    sum over all columns, kept by a caller running several rounds over one U (the pool's sums are then that
+    minus the other columns'); without it a pool's columns are summed themselves, a block of rows at a time."""
     m = U.shape[1]
     rest = None if pool is None or pool.size == m else np.setdiff1d(np.arange(m), pool)
+    direct = total is None and rest is not None
     total = [] if total is None else total
     place: list[np.ndarray] = []
 
     def rank(rows: np.ndarray) -> np.ndarray:
         if not place:
-            if not total:
-                total.append(U.sum(axis=1, dtype=np.float64))
-            kept = total[0] if rest is None else total[0] - U[:, rest].sum(axis=1, dtype=np.float64)
+            if direct:
+                kept = np.empty(U.shape[0])
+                for part in blocks(U.shape[0], pool.size):
+                    kept[part] = U[part][:, pool].sum(axis=1, dtype=np.float64)
+            else:
+                if not total:
+                    total.append(U.sum(axis=1, dtype=np.float64))
+                kept = total[0] if rest is None else total[0] - U[:, rest].sum(axis=1, dtype=np.float64)
             order = np.empty(U.shape[0], dtype=np.int64)  # (a stable sort keeps rows in order among equal means)
             order[np.argsort(kept / (m if pool is None else pool.size), kind="stable")] = np.arange(U.shape[0])
             place.append(order)
@@ -287,7 +294,7 @@ def distinctive_support(U: np.ndarray, group: np.ndarray, column: int) -> float:
 def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float = 0.0,
               tiebreak: str = "least-served", repeated: np.ndarray | None = None,
               served: np.ndarray | None = None, seen: np.ndarray | None = None,
-              columns: np.ndarray | None = None) -> GSCRound:
+              columns: np.ndarray | None = None, pool: np.ndarray | None = None) -> GSCRound:
     """One round of the GSC rule (Fish et al., arXiv 2309.01291, §4).
 
     Parameters
@@ -313,6 +320,10 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
     columns
         U.T as a C-ordered array (:func:`transposed`), from a caller running several rounds over one U;
         default: made here (an n × m copy).
+    pool
+        The columns of U that compete (default all), as if U were ``U[:, pool]`` but without that copy:
+        ``repeated`` and ``seen`` are then given per pool column, and the result's columns are positions
+        in ``pool``; the other columns may hold unknown utilities.
 
     Returns
     -------
@@ -337,16 +348,46 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
     (0, 3.0, {0: 3.0, 1: 2.5})
     """
     unmatched = np.asarray(unmatched, dtype=bool)
-    U = check_utilities(U, allow_nan=False, rows=unmatched)
+    U = check_utilities(U, allow_nan=pool is not None, finite_in=pool, rows=unmatched)
     if unmatched.shape != (U.shape[0],):
         raise InputError(f"gsc_round needs a mask of length n = {U.shape[0]}; got {unmatched.shape}", field="unmatched")
     u = int(np.count_nonzero(unmatched))
     if not 1 <= r <= u:
         raise InputError(f"round size r = {r} must be between 1 and the {u} unmatched participants", field="r")
-    seen = _check_tiebreak(tiebreak, seen, U.shape[1])
+    m = U.shape[1]
+    cols = np.arange(m) if pool is None else np.asarray(pool, dtype=np.intp)
+    seen = _check_tiebreak(tiebreak, seen, cols.size)
     tops = _Tops(U, _columns(U, columns), unmatched)
-    scores = tops.scores(np.arange(U.shape[1]), r)[0]
-    return _decide(tops, r, scores, tolerance, tiebreak, repeated, served=served, seen=seen)
+    scores = np.full(m, -np.inf)
+    scores[cols] = tops.scores(cols, r)[0]
+    if pool is None:
+        return _decide(tops, r, scores, tolerance, tiebreak, repeated, served=served, seen=seen)
+    step = _decide(tops, r, scores, tolerance, tiebreak, _in_columns(repeated, cols, m, False), served=served,
+                   pool=cols, seen=_in_columns(seen, cols, m, 0.0))
+    return _in_pool(step, cols)
+
+
+def _in_columns(values: np.ndarray | None, pool: np.ndarray, m: int, fill) -> np.ndarray | None:
+    """Per-pool-column ``values`` as one per column of U (``fill`` elsewhere)."""
+    if values is None:
+        return None
+    values = np.asarray(values)
+    out = np.full(m, fill, dtype=values.dtype)
+    out[pool] = values
+    return out
+
+
+def _in_pool(step: GSCRound, pool: np.ndarray) -> GSCRound:
+    """``step``, decided over the columns ``pool`` of U, with its columns as positions in ``pool``."""
+    at = {int(c): p for p, c in enumerate(pool.tolist())}
+    for entry in step.ties:
+        if entry.kind == "candidates":
+            entry.tied = [at[c] for c in entry.tied]
+            entry.chosen = at[int(entry.chosen)]
+            entry.criteria = {name: {at[c]: v for c, v in values.items()} for name, values in entry.criteria.items()}
+    keyed = lambda d: {at[c]: v for c, v in d.items()}  # noqa: E731
+    return GSCRound(at[step.candidate], step.score, step.matched, step.ties, step.scores[pool],
+                    keyed(step.distinctive), keyed(step.served), keyed(step.seen))
 
 
 def _columns(U: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
