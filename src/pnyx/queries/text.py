@@ -155,16 +155,9 @@ class TextBackend(DiscriminativeBackend):
 
     def _pair_rows(self, profile: Profile, texts: _Texts | None, col_mean: np.ndarray, rows: np.ndarray,
                    cols: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """Features of the pairs (rows[t], cols[t]), one row each, computed per distinct column's block of rows."""
-        X = np.empty((rows.size, 0))
-        names: list[str] = []
-        for j in np.unique(cols):
-            at = np.flatnonzero(cols == j)
-            F, names = self._features(profile, texts, col_mean, rows[at], np.array([j]))
-            if X.shape[1] != F.shape[2]:
-                X = np.empty((rows.size, F.shape[2]))
-            X[at] = F[:, 0]
-        return X, names
+        """Features of the pairs (rows[t], cols[t]), sorted by column, one row each: per column, its block of rows."""
+        per_column = [self._features(profile, texts, col_mean, rows[cols == j], np.array([j])) for j in np.unique(cols)]
+        return np.concatenate([F[:, 0] for F, _ in per_column]), per_column[0][1]
 
     def _select_alpha(self, X: np.ndarray, y: np.ndarray, group: np.ndarray, rng) -> tuple[float, dict[float, float]]:
         """The penalty with the least MAE on folds of whole held-out statements (nested: never sees the target)."""
