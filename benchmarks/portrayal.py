@@ -46,7 +46,7 @@ from pnyx.io import load
 from pnyx.process import PoolPolicy, eligible_columns
 from pnyx.queries import get_discriminative
 from pnyx.rules import compute
-from pnyx.rules.gsc import _top, distinctive_support, gsc_round, round_sizes
+from pnyx.rules.gsc import _top, distinctive_support, gsc_round, near_tie_floor, round_sizes
 
 REPO = Path(__file__).resolve().parents[1]
 POLIS = REPO.parent / "shared" / "data" / "polis"
@@ -185,7 +185,7 @@ def gsc_variant(U: np.ndarray, votes: np.ndarray, k: int, *, then: str, first: s
         rows = np.flatnonzero(unmatched)
         sub = U[np.ix_(rows, available)]
         scores = np.partition(sub, rows.size - r, axis=0)[rows.size - r]
-        near = np.flatnonzero(scores >= scores.max() - tolerance - 1e-9 * (1 + abs(scores.max())))
+        near = np.flatnonzero(scores >= near_tie_floor(float(scores.max()), tolerance))
         order = np.zeros(n)
         if participants == "fewest alternatives":
             order[rows] = sub.mean(axis=1)
@@ -292,7 +292,7 @@ def tolerance_cost(U: np.ndarray, slate: list[int], matching: np.ndarray, tolera
     r = round_sizes(n, k)[0]
     scores = np.partition(U, n - r, axis=0)[n - r]
     best = float(scores.max())
-    near = int((scores >= best - tolerance - 1e-9 * (1 + abs(best))).sum())
+    near = int((scores >= near_tie_floor(best, tolerance)).sum())
     exact = check("bjr", U, slate, assignment=matching)
     return ToleranceCost(tolerance, near, float(exact.info["coalition_ratio"]),
                          bool(check("bjr", U, slate, assignment=matching, d=tolerance)))

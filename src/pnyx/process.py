@@ -51,7 +51,7 @@ from pnyx.blocks import column_counts, column_sums
 from pnyx.data import InputError, Profile, Statement
 from pnyx.queries.base import Candidate, DiscriminativeBackend, GenerativeBackend
 from pnyx.rules.base import Tie
-from pnyx.rules.gsc import TIEBREAKS, gsc_round, round_sizes, transposed
+from pnyx.rules.gsc import check_tiebreak, gsc_round, round_sizes, transposed
 
 Progress = Callable[[str, int, int], None]
 """``progress(phase, completed, total)``, called as each phase advances."""
@@ -112,8 +112,7 @@ class ProcessOptions:
         from pnyx.rules import RULES
 
         RULES.check(self.rule)
-        if self.tiebreak not in TIEBREAKS:
-            raise InputError(f"unknown tiebreak {self.tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
+        check_tiebreak(self.tiebreak)
         if not self.tolerance >= 0:
             raise InputError(f"the near-tie tolerance must be at least 0, got {self.tolerance}", field="tolerance")
         if self.budget is not None and self.budget < 1:
@@ -433,11 +432,7 @@ def _grow(eligible: np.ndarray, m: int) -> np.ndarray:
 
 def _to_columns(tie: Tie, pool: list[int], t: int) -> Tie:
     tie.round = t
-    if tie.kind == "candidates":
-        tie.tied = [pool[c] for c in tie.tied]
-        tie.chosen = pool[int(tie.chosen)]
-        tie.criteria = {name: {pool[c]: v for c, v in values.items()} for name, values in tie.criteria.items()}
-    return tie
+    return tie.relabel(pool)
 
 
 def _grown(columns: np.ndarray | None, U: np.ndarray) -> np.ndarray:

@@ -40,6 +40,15 @@ class Tie:
     tolerance: float = 0.0
     """How far below the best a score still counted as tied (0: exact ties only)."""
 
+    def relabel(self, column: Any) -> "Tie":
+        """This tie with each column c it names (candidates only) replaced by ``column[c]`` (a sequence or a
+        mapping: e.g. a pool's profile columns by position), in place; returned for chaining."""
+        if self.kind == "candidates":
+            self.tied = [column[c] for c in self.tied]
+            self.chosen = column[int(self.chosen)]
+            self.criteria = {name: {column[c]: v for c, v in values.items()} for name, values in self.criteria.items()}
+        return self
+
 
 @dataclass
 class RuleResult:

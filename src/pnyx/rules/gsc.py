@@ -68,6 +68,12 @@ TIEBREAK_RULES = {
 _EXACT = 1e-9  # scores this close (relative) are the same number up to float noise
 
 
+def near_tie_floor(best: float, tolerance: float) -> float:
+    """The lowest score that is a near-tie of ``best``: within ``tolerance``, or equal to it up to float noise
+    (relative 1e-9). Every near-tie of the rules here is a score at or above this."""
+    return best - tolerance - _EXACT * (1.0 + abs(best))
+
+
 def round_sizes(n: int, k: int) -> list[int]:
     """Participants matched per round: ⌈n/k⌉ for the first n mod k rounds, ⌊n/k⌋ after."""
     return [n // k + (1 if t < n % k else 0) for t in range(k)]
@@ -381,10 +387,7 @@ def _in_pool(step: GSCRound, pool: np.ndarray) -> GSCRound:
     """``step``, decided over the columns ``pool`` of U, with its columns as positions in ``pool``."""
     at = {int(c): p for p, c in enumerate(pool.tolist())}
     for entry in step.ties:
-        if entry.kind == "candidates":
-            entry.tied = [at[c] for c in entry.tied]
-            entry.chosen = at[int(entry.chosen)]
-            entry.criteria = {name: {at[c]: v for c, v in values.items()} for name, values in entry.criteria.items()}
+        entry.relabel(at)
     keyed = lambda d: {at[c]: v for c, v in d.items()}  # noqa: E731
     return GSCRound(at[step.candidate], step.score, step.matched, step.ties, step.scores[pool],
                     keyed(step.distinctive), keyed(step.served), keyed(step.seen))
@@ -400,10 +403,15 @@ def _columns(U: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
     return columns
 
 
-def _check_tiebreak(tiebreak: str, seen: np.ndarray | None, m: int) -> np.ndarray | None:
-    """``seen`` as m numbers when ``tiebreak`` needs it (else None); InputError for an unknown tiebreak."""
+def check_tiebreak(tiebreak: str) -> None:
+    """Raise :class:`~pnyx.data.InputError` (field ``tiebreak``) unless ``tiebreak`` is one of :data:`TIEBREAKS`."""
     if tiebreak not in TIEBREAKS:
         raise InputError(f"unknown tiebreak {tiebreak!r}; known: {', '.join(TIEBREAKS)}", field="tiebreak")
+
+
+def _check_tiebreak(tiebreak: str, seen: np.ndarray | None, m: int) -> np.ndarray | None:
+    """``seen`` as m numbers when ``tiebreak`` needs it (else None); InputError for an unknown tiebreak."""
+    check_tiebreak(tiebreak)
     if tiebreak != "seen-first":
         return None
     if seen is None or np.shape(seen) != (m,):
@@ -421,7 +429,7 @@ def _decide(tops: _Tops, r: int, scores: np.ndarray, tolerance: float, tiebreak:
     :func:`_fewest_alternatives`."""
     U = tops.U
     best = float(scores.max())
-    near = np.flatnonzero(scores >= best - tolerance - _EXACT * (1.0 + abs(best))).tolist()
+    near = np.flatnonzero(scores >= near_tie_floor(best, tolerance)).tolist()
     rank = _fewest_alternatives(U, pool, total)
     by_content = tiebreak != "lowest" and len(near) > 1
     first_seen = by_content and tiebreak == "seen-first" and served is None
@@ -466,7 +474,7 @@ def near_ties(U: np.ndarray, unmatched: np.ndarray, r: int, scores: np.ndarray, 
     full = np.full(U.shape[1], -np.inf)
     full[pool] = np.asarray(scores, dtype=float)[pool]
     best = float(full.max())
-    near = np.flatnonzero(full >= best - tolerance - _EXACT * (1.0 + abs(best)))
+    near = np.flatnonzero(full >= near_tie_floor(best, tolerance))
     if near.size < 2:
         return {}
     tops = _Tops(U, _columns(U, columns), np.asarray(unmatched, dtype=bool), totals=totals)
@@ -513,7 +521,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
         if live.size <= _DIRECT * r:
             score[todo] = bound[todo] = _rth_largest(tops.W, todo, live, r)
             best = float(score.max())
-            near = np.flatnonzero(score >= best - tolerance - _EXACT * (1.0 + abs(best)))
+            near = np.flatnonzero(score >= near_tie_floor(best, tolerance))
             tops.fill(near, r, lower=score[near])  # the rows _decide reads for the near-ties and the chosen one
         else:
             todo = todo[np.argsort(-bound[todo], kind="stable")]
@@ -526,7 +534,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
                 score[cols[exact]] = bound[cols[exact]]
                 if exact.any():
                     best = max(best, float(bound[cols[exact]].max()))
-                    floor = best - tolerance - _EXACT * (1.0 + abs(best))
+                    floor = near_tie_floor(best, tolerance)
                 at += cols.size
         step = _decide(tops, r, score, tolerance, tiebreak, None, served=served, pool=np.flatnonzero(~chosen),
                        seen=seen, total=total)
