@@ -7,7 +7,7 @@ import pytest
 
 from pnyx.data import Participant, Profile, Statement
 from pnyx.queries.base import participant_means
-from pnyx.queries.text import TextBackend, _means_without, _Texts
+from pnyx.queries.text import TextBackend, _Sums, _Texts
 
 
 def _embed(texts):
@@ -33,9 +33,9 @@ def test_features_of_each_pair_leave_its_own_column_out(profile):
     backend = TextBackend(embed=_embed)
     texts = _Texts(profile, backend.features, _embed)
     obs, U = profile.observed, profile.utilities
-    col_mean = np.where(obs, U, 0.0).sum(axis=0) / np.maximum(obs.sum(axis=0), 1)
+    sums = _Sums.of(profile)
     rows, cols = np.arange(profile.n), np.arange(profile.m)
-    F, names = backend._features(profile, texts, col_mean, rows, cols)
+    F, names = backend._features(profile, texts, sums, rows, cols)
     assert names == ["offset", "neighbours"] and F.shape == (profile.n, profile.m, 2)
     for i in range(profile.n):
         for j in range(profile.m):
@@ -46,9 +46,9 @@ def test_features_of_each_pair_leave_its_own_column_out(profile):
             w = np.array([np.exp((texts.S[k] @ texts.S[j] - 1.0) / backend.tau) for k in others])
             expected = (w @ dev if others else 0.0) / (w.sum() + np.exp(-1.0 / backend.tau))
             assert F[i, j, 1] == pytest.approx(expected, abs=1e-9)
-            assert _means_without(profile, np.array([i]), np.array([j]))[0] == pytest.approx(
+            assert sums.means_without(profile, np.array([i]), np.array([j]))[0] == pytest.approx(
                 participant_means(profile, j)[i], abs=1e-9)
-    every = _means_without(profile, rows, cols, every=True)
+    every = sums.means_without(profile, rows, cols, every=True)
     np.testing.assert_allclose(every, np.column_stack([participant_means(profile, j) for j in cols]), atol=1e-9)
 
 

@@ -27,6 +27,7 @@ in ``Prediction.info["missing"]``; with nothing to fit, the prediction is the pa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -74,23 +75,36 @@ class _Texts:
             self.X = X
 
 
-def _means_without(profile: Profile, rows: np.ndarray, cols: np.ndarray, every: bool = False) -> np.ndarray:
-    """:func:`~pnyx.queries.base.participant_means` over the statements other than j, for the pairs
-    (rows[t], cols[t]), or (``every``) for every pair of ``rows`` × ``cols``."""
-    obs = profile.observed
-    known = np.where(obs, profile.utilities, 0.0)
-    total, count = known.sum(axis=1), obs.sum(axis=1)
-    col_total, col_count = known.sum(axis=0), obs.sum(axis=0)
-    all_total, all_count = total.sum(), count.sum()
-    if every:
-        rows_, cols_ = rows[:, None], cols[None, :]
-    else:
-        rows_, cols_ = rows, cols
-    t = total[rows_] - known[rows_, cols_]
-    c = count[rows_] - obs[rows_, cols_]
-    rest_count = all_count - col_count[cols_]
-    glob = np.where(rest_count > 0, (all_total - col_total[cols_]) / np.maximum(rest_count, 1), MIDPOINT)
-    return np.where(c > 0, t / np.maximum(c, 1), glob)
+@dataclass(frozen=True)
+class _Sums:
+    """Each participant's and each statement's total and count of observed utilities, summed once per prediction."""
+
+    total: np.ndarray
+    count: np.ndarray
+    col_total: np.ndarray
+    col_count: np.ndarray
+
+    @classmethod
+    def of(cls, profile: Profile) -> "_Sums":
+        obs = profile.observed
+        known = np.where(obs, profile.utilities, 0.0)
+        return cls(known.sum(axis=1), obs.sum(axis=1), known.sum(axis=0), obs.sum(axis=0))
+
+    @property
+    def col_mean(self) -> np.ndarray:
+        """Each statement's mean observed utility (0 for one nobody judged)."""
+        return self.col_total / np.maximum(self.col_count, 1)
+
+    def means_without(self, profile: Profile, rows: np.ndarray, cols: np.ndarray, every: bool = False) -> np.ndarray:
+        """:func:`~pnyx.queries.base.participant_means` over the statements other than j, for the pairs
+        (rows[t], cols[t]), or (``every``) for every pair of ``rows`` × ``cols``."""
+        rows_, cols_ = (rows[:, None], cols[None, :]) if every else (rows, cols)
+        own = profile.observed[rows_, cols_]
+        t = self.total[rows_] - np.where(own, profile.utilities[rows_, cols_], 0.0)
+        c = self.count[rows_] - own
+        rest_count = self.count.sum() - self.col_count[cols_]
+        glob = np.where(rest_count > 0, (self.total.sum() - self.col_total[cols_]) / np.maximum(rest_count, 1), MIDPOINT)
+        return np.where(c > 0, t / np.maximum(c, 1), glob)
 
 
 @register_discriminative("text")
@@ -117,14 +131,13 @@ class TextBackend(DiscriminativeBackend):
         self.embed = embed
         self.model = "+".join(self.features)
 
-    def _features(self, profile: Profile, texts: _Texts | None, col_mean: np.ndarray, rows: np.ndarray,
+    def _features(self, profile: Profile, texts: _Texts | None, sums: _Sums, rows: np.ndarray,
                   cols: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Features of every pair (i, j), i in ``rows``, j in ``cols``, each from the observed columns other than
-        j: an array (rows, cols, features), and the features' names; ``col_mean``: each statement's mean observed
-        utility. Column j's own judgments are taken out of sums over all columns, so no column is recomputed per
+        j: an array (rows, cols, features), and the features' names; ``sums``: the profile's observed sums. Column j's own judgments are taken out of sums over all columns, so no column is recomputed per
         pair (and column j's mean is never used)."""
         o = profile.observed[rows]
-        dev = np.where(o, profile.utilities[rows] - col_mean, 0.0)  # i's offsets from each statement's mean
+        dev = np.where(o, profile.utilities[rows] - sums.col_mean, 0.0)  # i's offsets from each statement's mean
         own_o, own_dev = o[:, cols], dev[:, cols]
         feats, names = [], []
         if "offset" in self.features:
@@ -153,10 +166,10 @@ class TextBackend(DiscriminativeBackend):
         F = np.stack(feats, axis=-1) if feats else np.zeros((rows.size, cols.size, 0))
         return F, names
 
-    def _pair_rows(self, profile: Profile, texts: _Texts | None, col_mean: np.ndarray, rows: np.ndarray,
+    def _pair_rows(self, profile: Profile, texts: _Texts | None, sums: _Sums, rows: np.ndarray,
                    cols: np.ndarray) -> tuple[np.ndarray, list[str]]:
         """Features of the pairs (rows[t], cols[t]), sorted by column, one row each: per column, its block of rows."""
-        per_column = [self._features(profile, texts, col_mean, rows[cols == j], np.array([j])) for j in np.unique(cols)]
+        per_column = [self._features(profile, texts, sums, rows[cols == j], np.array([j])) for j in np.unique(cols)]
         return np.concatenate([F[:, 0] for F, _ in per_column]), per_column[0][1]
 
     def _select_alpha(self, X: np.ndarray, y: np.ndarray, group: np.ndarray, rng) -> tuple[float, dict[float, float]]:
@@ -200,9 +213,9 @@ class TextBackend(DiscriminativeBackend):
         if len(pairs) > self.max_fit:
             pairs = pairs[np.sort(rng.choice(len(pairs), self.max_fit, replace=False))]
         group, r = judged[pairs[:, 0]], pairs[:, 1]
-        col_mean = np.where(obs, profile.utilities, 0.0).sum(axis=0) / np.maximum(obs.sum(axis=0), 1)
-        X, names = self._pair_rows(profile, texts, col_mean, r, group)
-        y = profile.utilities[r, group] - _means_without(profile, r, group)
+        sums = _Sums.of(profile)
+        X, names = self._pair_rows(profile, texts, sums, r, group)
+        y = profile.utilities[r, group] - sums.means_without(profile, r, group)
         scale = np.maximum(X.std(axis=0), 1e-9)
         X = X / scale
         alpha, cv = self._select_alpha(X, y, group, rng)
@@ -213,8 +226,8 @@ class TextBackend(DiscriminativeBackend):
 
         out = np.empty((len(rows), len(cols)))
         for part in blocks(len(rows), len(cols) * max(len(names), 1)):
-            F, _ = self._features(profile, texts, col_mean, rows[part], cols)
+            F, _ = self._features(profile, texts, sums, rows[part], cols)
             shift = reg.predict((F / scale).reshape(-1, len(names))).reshape(F.shape[:2])
-            out[part] = _means_without(profile, rows[part], cols, every=True) + shift
+            out[part] = sums.means_without(profile, rows[part], cols, every=True) + shift
         sd = np.full(out.shape, float(np.sqrt(np.mean(resid**2))))
         return Prediction(np.clip(out, 0.0, MAX_UTILITY), rows, cols, self.name, self.model, uncertainty=sd, info=info)
