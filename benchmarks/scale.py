@@ -228,9 +228,10 @@ def offline_table(sizes: list[int], timeout: float, components: list[str] = COMP
         lines.append(f"| {c} | " + " | ".join(cells) + f" | {exponent(*zip(*ok)) if len(ok) > 1 else math.nan:.2f} |")
     lines.append("")
     both = [n for n in sizes if "seconds" in results["gsc", n] and "seconds" in results["seq-pav", n]]
-    for key, what in () if not both else (("seconds", "first call in a fresh process"), ("warm_seconds", f"fastest of {WARM_REPEATS} more calls")):
-        ratio = [results["gsc", n][key] / results["seq-pav", n][key] for n in both]
-        lines.append(f"gsc / seq-PAV time ({what}): " + ", ".join(f"{r:.2f}×" for r in ratio))
+    for key, what in (("seconds", "first call in a fresh process"), ("warm_seconds", f"fastest of {WARM_REPEATS} more calls")):
+        if both:
+            ratio = [results["gsc", n][key] / results["seq-pav", n][key] for n in both]
+            lines.append(f"gsc / seq-PAV time ({what}): " + ", ".join(f"{r:.2f}×" for r in ratio))
     for n in sizes:
         r = results["run", n]
         if "error" not in r:
