@@ -150,6 +150,61 @@ def test_lazy_rule_with_sampled_thresholds_and_spare_rows_equals_round_by_round(
             assert compute("gsc", U, k).slate == plain, (trial, sample, spare)
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 8])
+def test_columns_only_counted_are_never_near_ties(monkeypatch, chunk):
+    """The rule scores a few columns, then only counts each other column's unmatched rows reaching the near-tie
+    range (:func:`gsc._reaching`) and scores those with at least r: the same slate, scores, matching and tie
+    records as rounds that score every column, in float32 and float64, with mass ties or none, exact or with a
+    tolerance, however few columns come before the count."""
+    monkeypatch.setattr(gsc, "_CHUNK", chunk)
+    rng = np.random.default_rng(29)
+    for trial in range(8):
+        n, m = int(rng.integers(150, 500)), int(rng.integers(12, 40))
+        U = tied_utilities(rng, n, m) if trial % 2 else (rng.random((n, m)) * 4).astype(np.float32)
+        k, tolerance = int(rng.integers(3, 10)), (0.0, 0.3)[trial % 3 == 2]
+        result = compute("gsc", U, k, tolerance=tolerance)
+        unmatched, available, served = np.ones(n, bool), np.arange(m), None
+        for t, r in enumerate(round_sizes(n, k)):
+            step = gsc_round(U[:, available], unmatched, r, tolerance=tolerance, served=served)
+            assert result.slate[t] == available[step.candidate] and result.scores[t] == step.score, (trial, t)
+            assert (result.info["assignment"][step.matched] == t).all()
+            mine = [x for x in result.ties if x.round == t]
+            assert [(x.kind, x.value) for x in mine] == [(y.kind, y.value) for y in step.ties]
+            for x, y in zip(mine, step.ties):
+                if x.kind == "candidates":
+                    assert x.tied == available[y.tied].tolist() and x.criteria.keys() == y.criteria.keys()
+            unmatched[step.matched] = False
+            served = U[:, result.slate[:t + 1]].max(axis=1)
+            available = available[available != available[step.candidate]]
+
+
+def test_counts_at_a_floor_float32_cannot_hold_miss_no_row():
+    """A floor between two float32 values is compared in float32: every row at or above it is counted."""
+    W = np.array([[1.1, 1.2, 0.5, 1.1]], dtype=np.float32)
+    everyone = np.ones(4, bool)
+    for value in W[0].tolist():
+        for floor in (np.nextafter(value, -np.inf), value, np.nextafter(value, np.inf)):
+            assert gsc._reaching(W, np.array([0]), everyone, floor)[0] >= np.count_nonzero(W[0].astype(float) >= floor)
+    assert gsc._reaching(W, np.array([0]), everyone, float(np.nextafter(np.float32(1.1), np.float32(0))))[0] == 3
+    assert gsc._reaching(W, np.array([0]), np.array([True, False, True, False]), 1.0).tolist() == [1]
+
+
+def test_rows_are_ranked_alike_before_and_after_every_row_is_summed():
+    """The order of fewest alternatives sums only the rows asked about until a quarter of the rows have been, then
+    every row once: the places are the same either way, and those of the definition (mean over the pool, then row)."""
+    rng = np.random.default_rng(31)
+    U = tied_utilities(rng, 400, 9)
+    pool = np.array([0, 2, 3, 5, 8])
+    few = rng.choice(400, 30, replace=False)
+    mean = U[:, pool].astype(float).mean(axis=1)
+    expected = np.argsort(np.lexsort((few, mean[few])))
+    rank = gsc._fewest_alternatives(U, pool)
+    before = rank(few)
+    rank(np.arange(400))  # now every row's sum is kept
+    np.testing.assert_array_equal(before, rank(few))
+    np.testing.assert_array_equal(before, expected)
+
+
 def test_rule_records_the_same_ties_as_its_rounds():
     rng = np.random.default_rng(4)
     U = tied_utilities(rng, 400, 8)

@@ -105,18 +105,36 @@ _SPARE = 0.5
 """The rule keeps about (1 + _SPARE)·r unmatched rows of each column it scores, so that the next rounds select
 among those instead of reading the column again."""
 
-_DIRECT = 2
-"""The lazy rule scores every column at once, over the unmatched rows, once at most this many rounds' worth of
-participants are left: then nearly every column's bound reaches the best score and would be read anyway."""
+_CHUNK = 8
+"""The lazy rule scores this many columns, in order of their bounds, before it counts which of the others can
+reach the best score so far (:func:`_reaching`)."""
 
 
-def _rth_largest(W: np.ndarray, cols: np.ndarray, rows: np.ndarray, r: int) -> np.ndarray:
-    """For each of ``cols``, the r-th largest utility among ``rows`` (W = U.T), by one selection per block of
-    columns (the minimum when r is every row)."""
+def _reaching(W: np.ndarray, cols: np.ndarray, unmatched: np.ndarray, floor: float,
+              scratch: np.ndarray | None = None) -> np.ndarray:
+    """For each of ``cols``, how many unmatched rows have a utility of at least ``floor`` (W = U.T): a column's
+    r-th largest utility among the unmatched is at least ``floor`` when this is at least r. Compared at ``floor``
+    rounded to W's precision: no value of W lies between the two, so the count is never smaller. ``cols``
+    ascending; when they are most of the columns between the first and the last, all of those are counted
+    (contiguous rows of W, no copy). ``scratch``: a boolean array of a block of W's rows (:func:`pnyx.blocks.blocks`)
+    kept by a caller that counts every round, written into instead of new memory."""
+    low = W.dtype.type(floor)
+    span = cols[-1] - cols[0] + 1
+    read = np.arange(cols[0], cols[-1] + 1) if span <= 2 * cols.size else cols
+    out = np.empty(read.size, dtype=np.int64)
+    for part in blocks(read.size, W.shape[1]):
+        block = W[cols[0] + part.start:cols[0] + part.stop] if read.size == span else W[read[part]]
+        hit = np.greater_equal(block, low, out=None if scratch is None else scratch[:block.shape[0]])
+        hit &= unmatched
+        out[part] = [np.count_nonzero(row) for row in hit]  # (faster than count_nonzero(axis=1), a sum of bools)
+    return out if read.size == cols.size else out[cols - cols[0]]
+
+
+def _least(W: np.ndarray, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each of ``cols``, the least utility among ``rows`` (W = U.T), a block of columns at a time."""
     out = np.empty(cols.size)
     for part in blocks(cols.size, rows.size):
-        block = W[np.ix_(cols[part], rows)]
-        out[part] = block.min(axis=1) if r == rows.size else np.partition(block, rows.size - r, axis=1)[:, rows.size - r]
+        out[part] = W[np.ix_(cols[part], rows)].min(axis=1)
     return out
 
 
@@ -231,6 +249,19 @@ class _Tops:
                     values_c = self.W[c, rows_c]
                 self.rows[c], self.values[c], self.lower[c] = rows_c, values_c, low
 
+    def estimate(self, cols: np.ndarray, r: int) -> np.ndarray:
+        """Each column's r-th largest utility among the unmatched, estimated from about 250 rows of the sample:
+        the order in which the lazy rule first scores columns."""
+        few = self.sample[::max(1, self.sample.size // 250)]
+        few = few[self.unmatched[few]]
+        if cols.size == 0 or few.size == 0:
+            return np.zeros(cols.size)
+        u = int(np.count_nonzero(self.unmatched))
+        at = min(few.size - 1, max(0, few.size - int(np.ceil(r / u * few.size))))
+        rows = self.U[few]  # (U's rows read whole: scattered reads of W's rows cost a cache line per entry)
+        block = np.ascontiguousarray((rows if cols.size == rows.shape[1] else rows[:, cols]).T)
+        return np.partition(block, at, axis=1)[:, at]
+
     def _guess(self, cols: np.ndarray, want: int, u: int) -> np.ndarray:
         live = self.sample[self.unmatched[self.sample]]
         rank = want / u * live.size
@@ -240,31 +271,29 @@ class _Tops:
         return np.partition(self.W[np.ix_(cols, live)], live.size - rank, axis=1)[:, live.size - rank]
 
 
-def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None, total: list | None = None):
-    """``rank`` for :func:`_top`: each row's place when ordered by mean utility over ``pool`` (default every
-    column), then by row, computed once, when first asked. ``total``: a list that holds (or is given) every row's
-    sum over all columns, kept by a caller running several rounds over one U (the pool's sums are then that
-    minus the other columns'); without it a pool's columns are summed themselves, a block of rows at a time."""
-    m = U.shape[1]
-    rest = None if pool is None or pool.size == m else np.setdiff1d(np.arange(m), pool)
-    direct = total is None and rest is not None
-    total = [] if total is None else total
-    place: list[np.ndarray] = []
+def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None):
+    """``rank`` for :func:`_top`: the given rows' places among themselves when ordered by mean utility over
+    ``pool`` (default every column), then by row. Each row's pool columns are summed in order, so a pool and the
+    copy ``U[:, pool]`` rank alike; only the rows asked about are summed (the participants tied at a cut, often
+    few) until a quarter of the rows have been asked about, then every row's sum, once."""
+    n, m = U.shape
+    cols = None if pool is None or pool.size == m else np.asarray(pool)
+    every: list[np.ndarray] = []
+    asked = [0]
+
+    def sums(rows: np.ndarray | slice) -> np.ndarray:
+        block = U[rows]
+        return (block if cols is None else block[:, cols]).sum(axis=1, dtype=np.float64)
 
     def rank(rows: np.ndarray) -> np.ndarray:
-        if not place:
-            if direct:
-                kept = np.empty(U.shape[0])
-                for part in blocks(U.shape[0], pool.size):
-                    kept[part] = U[part][:, pool].sum(axis=1, dtype=np.float64)
-            else:
-                if not total:
-                    total.append(U.sum(axis=1, dtype=np.float64))
-                kept = total[0] if rest is None else total[0] - U[:, rest].sum(axis=1, dtype=np.float64)
-            order = np.empty(U.shape[0], dtype=np.int64)  # (a stable sort keeps rows in order among equal means)
-            order[np.argsort(kept / (m if pool is None else pool.size), kind="stable")] = np.arange(U.shape[0])
-            place.append(order)
-        return place[0][rows]
+        rows = np.asarray(rows)
+        asked[0] += rows.size
+        if not every and 4 * asked[0] > n:
+            every.append(np.concatenate([sums(part) for part in blocks(n, m)]))
+        kept = every[0][rows] if every else np.concatenate([sums(rows[part]) for part in blocks(rows.size, m)])
+        place = np.empty(rows.size, dtype=np.int64)
+        place[np.lexsort((rows, kept))] = np.arange(rows.size)
+        return place
 
     return rank
 
@@ -422,15 +451,14 @@ def _check_tiebreak(tiebreak: str, seen: np.ndarray | None, m: int) -> np.ndarra
 
 def _decide(tops: _Tops, r: int, scores: np.ndarray, tolerance: float, tiebreak: str,
             repeated: np.ndarray | None, served: np.ndarray | None = None,
-            pool: np.ndarray | None = None, seen: np.ndarray | None = None, total: list | None = None) -> GSCRound:
+            pool: np.ndarray | None = None, seen: np.ndarray | None = None) -> GSCRound:
     """The round's choice given every candidate's score (−∞ for a column that cannot be near the best), each
     near-tie's column read by ``tops``; ``served`` and ``seen`` as for :func:`gsc_round`; ``pool``: the round's
-    candidate columns (default all), over which a participant's alternatives are averaged; ``total`` as for
-    :func:`_fewest_alternatives`."""
+    candidate columns (default all), over which a participant's alternatives are averaged."""
     U = tops.U
     best = float(scores.max())
     near = np.flatnonzero(scores >= near_tie_floor(best, tolerance)).tolist()
-    rank = _fewest_alternatives(U, pool, total)
+    rank = _fewest_alternatives(U, pool)
     by_content = tiebreak != "lowest" and len(near) > 1
     first_seen = by_content and tiebreak == "seen-first" and served is None
     ranked = by_content and tiebreak in ("least-served", "seen-first") and not first_seen
@@ -492,10 +520,13 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
 
     The same choices as :func:`gsc_round` round by round, computed lazily: a column's r-th highest
     utility among the unmatched can only fall as participants are matched (for the same r), so last
-    round's score bounds this round's, and only the columns whose bound reaches the near-tie range of
-    the best score found so far are scored again (all of them when r shrinks by one), each among the
-    rows it kept when last read (:class:`_Tops`) while enough of them are unmatched. Once at most
-    ``_DIRECT`` rounds' worth of participants are unmatched, every column is scored at once over them.
+    round's score bounds this round's (all bounds are reset when r shrinks by one). Each round scores
+    the ``_CHUNK`` columns with the highest bounds (at first, the highest sampled estimates), each
+    among the rows it kept when last read (:class:`_Tops`) while enough of them are unmatched; then
+    one pass counts, for every other column whose bound reaches the near-tie range of the best score
+    so far, its unmatched rows in that range (:func:`_reaching`): only a column with at least r of
+    them can be a near-tie, and only those are scored, the others bounded by the range's floor. In the
+    last round every column is scored at once (its least utility among the unmatched).
     """
     U = utilities(U, k, allow_nan=False)
     n, m = U.shape
@@ -511,25 +542,32 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
     ties: list[Tie] = []
     sizes = round_sizes(n, k)
     tops = _Tops(U, transposed(U), unmatched, spare=_SPARE)
-    served, total = None, []
+    scratch = np.empty((min(m, next(blocks(m, n)).stop), n), dtype=bool)
+    served = None
     for t, r in enumerate(sizes):
         if t and r < sizes[t - 1]:
             bound[:] = np.inf
         todo = np.flatnonzero(~chosen)
         score = np.full(m, -np.inf)
         live = np.flatnonzero(unmatched)
-        if live.size <= _DIRECT * r:
-            score[todo] = bound[todo] = _rth_largest(tops.W, todo, live, r)
+        if live.size == r:  # the last round: a column's score is its least utility among the unmatched
+            score[todo] = bound[todo] = _least(tops.W, todo, live)
             best = float(score.max())
             near = np.flatnonzero(score >= near_tie_floor(best, tolerance))
             tops.fill(near, r, lower=score[near])  # the rows _decide reads for the near-ties and the chosen one
         else:
-            todo = todo[np.argsort(-bound[todo], kind="stable")]
-            best, at = -np.inf, 0
-            floor = -np.inf
+            fresh = np.isinf(bound[todo])
+            first = todo[fresh][np.argsort(-tops.estimate(todo[fresh], r), kind="stable")]
+            todo = np.concatenate([first, todo[~fresh][np.argsort(-bound[todo[~fresh]], kind="stable")]])
+            best, at, floor = -np.inf, 0, -np.inf
             while at < todo.size and bound[todo[at]] >= floor:
-                size = int(np.isinf(bound[todo[at:]]).sum()) if np.isinf(bound[todo[at]]) else 8
-                cols = np.sort(todo[at:at + size])
+                cols = todo[at:at + _CHUNK]
+                if np.isfinite(best) and todo.size - at > _CHUNK:
+                    rest = np.sort(todo[at:][bound[todo[at:]] >= floor])
+                    reach = _reaching(tops.W, rest, unmatched, floor, scratch) >= r
+                    bound[rest[~reach]] = np.minimum(bound[rest[~reach]], floor)  # each scores below floor
+                    cols, at = rest[reach], todo.size
+                cols = np.sort(cols)
                 bound[cols], exact = tops.scores(cols, r, floor)
                 score[cols[exact]] = bound[cols[exact]]
                 if exact.any():
@@ -537,7 +575,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
                     floor = near_tie_floor(best, tolerance)
                 at += cols.size
         step = _decide(tops, r, score, tolerance, tiebreak, None, served=served, pool=np.flatnonzero(~chosen),
-                       seen=seen, total=total)
+                       seen=seen)
         for entry in step.ties:
             entry.round = t
         ties += step.ties
