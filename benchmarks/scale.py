@@ -14,7 +14,10 @@ Every measurement runs in a fresh Python process (``--one``): the seconds are th
 profile is built first, untimed); memory is that process's peak resident set, profile included. A run's
 phases also report their own peak resident set (``phase_peak_gb``; Linux: the high-water mark is reset
 through ``/proc/self/clear_refs`` as each phase starts).
-The two round rules are also timed warm: the fastest of ``WARM_REPEATS`` more calls in the same process.
+The two round rules are each measured in ``FRESH_PROCESSES`` fresh processes, taking turns, with BLAS held to one
+thread (both are single-threaded; threads left spinning by the profile's matrix product would take a core): the
+table shows the median first call, and they are also timed warm, the fastest of ``WARM_REPEATS`` more calls in
+each process.
 The growth exponent is the slope of log time against log n over the sizes measured.
 """
 

@@ -203,6 +203,12 @@ def test_rows_are_ranked_alike_before_and_after_every_row_is_summed():
     rank(np.arange(400))  # now every row's sum is kept
     np.testing.assert_array_equal(before, rank(few))
     np.testing.assert_array_equal(before, expected)
+    across = gsc._RowSums()  # the rule's rounds: sums over all columns once, minus the columns off the pool
+    for _ in range(2):
+        rank = gsc._fewest_alternatives(U, pool, across)
+        np.testing.assert_array_equal(rank(few), expected)
+        rank(np.arange(400))
+    assert across.sums is not None
 
 
 def test_rule_records_the_same_ties_as_its_rounds():

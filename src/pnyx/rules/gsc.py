@@ -271,15 +271,29 @@ class _Tops:
         return np.partition(self.W[np.ix_(cols, live)], live.size - rank, axis=1)[:, live.size - rank]
 
 
-def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None):
+@dataclass
+class _RowSums:
+    """Every row's sum over all of U's columns, kept by the rule across its rounds once they have asked about a
+    quarter of the rows at their cuts (:func:`_fewest_alternatives`)."""
+    asked: int = 0
+    sums: np.ndarray | None = None
+
+
+def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None, whole: _RowSums | None = None):
     """``rank`` for :func:`_top`: the given rows' places among themselves when ordered by mean utility over
-    ``pool`` (default every column), then by row. Each row's pool columns are summed in order, so a pool and the
-    copy ``U[:, pool]`` rank alike; only the rows asked about are summed (the participants tied at a cut, often
-    few) until a quarter of the rows have been asked about, then every row's sum, once."""
+    ``pool`` (default every column), then by row. Only the rows asked about are summed (the participants tied at
+    a cut, often few), each row's pool columns in order, so that a pool and the copy ``U[:, pool]`` rank alike,
+    until a quarter of the rows have been asked about: then every row is summed, once.
+
+    ``whole``: kept by a caller running several rounds over one U whose pools leave out few columns (the rule):
+    the quarter is counted over its rounds, and a row's pool sum is then its sum over all columns minus the
+    left-out columns' (the same up to float rounding)."""
     n, m = U.shape
     cols = None if pool is None or pool.size == m else np.asarray(pool)
+    rest = None if cols is None else np.setdiff1d(np.arange(m), cols)
     every: list[np.ndarray] = []
-    asked = [0]
+    across = whole is not None
+    whole = _RowSums() if whole is None else whole
 
     def sums(rows: np.ndarray | slice) -> np.ndarray:
         block = U[rows]
@@ -287,10 +301,16 @@ def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None):
 
     def rank(rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows)
-        asked[0] += rows.size
-        if not every and 4 * asked[0] > n:
-            every.append(np.concatenate([sums(part) for part in blocks(n, m)]))
-        kept = every[0][rows] if every else np.concatenate([sums(rows[part]) for part in blocks(rows.size, m)])
+        whole.asked += rows.size
+        if 4 * whole.asked > n and whole.sums is None and not every:
+            if across:
+                whole.sums = U.sum(axis=1, dtype=np.float64)
+            else:
+                every.append(np.concatenate([sums(part) for part in blocks(n, m)]))
+        if whole.sums is not None:
+            kept = whole.sums[rows] - (0.0 if rest is None else U[np.ix_(rows, rest)].sum(axis=1, dtype=np.float64))
+        else:
+            kept = every[0][rows] if every else np.concatenate([sums(rows[part]) for part in blocks(rows.size, m)])
         place = np.empty(rows.size, dtype=np.int64)
         place[np.lexsort((rows, kept))] = np.arange(rows.size)
         return place
@@ -451,14 +471,16 @@ def _check_tiebreak(tiebreak: str, seen: np.ndarray | None, m: int) -> np.ndarra
 
 def _decide(tops: _Tops, r: int, scores: np.ndarray, tolerance: float, tiebreak: str,
             repeated: np.ndarray | None, served: np.ndarray | None = None,
-            pool: np.ndarray | None = None, seen: np.ndarray | None = None) -> GSCRound:
+            pool: np.ndarray | None = None, seen: np.ndarray | None = None,
+            whole: _RowSums | None = None) -> GSCRound:
     """The round's choice given every candidate's score (−∞ for a column that cannot be near the best), each
     near-tie's column read by ``tops``; ``served`` and ``seen`` as for :func:`gsc_round`; ``pool``: the round's
-    candidate columns (default all), over which a participant's alternatives are averaged."""
+    candidate columns (default all), over which a participant's alternatives are averaged; ``whole`` as for
+    :func:`_fewest_alternatives`."""
     U = tops.U
     best = float(scores.max())
     near = np.flatnonzero(scores >= near_tie_floor(best, tolerance)).tolist()
-    rank = _fewest_alternatives(U, pool)
+    rank = _fewest_alternatives(U, pool, whole)
     by_content = tiebreak != "lowest" and len(near) > 1
     first_seen = by_content and tiebreak == "seen-first" and served is None
     ranked = by_content and tiebreak in ("least-served", "seen-first") and not first_seen
@@ -543,7 +565,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
     sizes = round_sizes(n, k)
     tops = _Tops(U, transposed(U), unmatched, spare=_SPARE)
     scratch = np.empty((min(m, next(blocks(m, n)).stop), n), dtype=bool)
-    served = None
+    served, whole = None, _RowSums()
     for t, r in enumerate(sizes):
         if t and r < sizes[t - 1]:
             bound[:] = np.inf
@@ -575,7 +597,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
                     floor = near_tie_floor(best, tolerance)
                 at += cols.size
         step = _decide(tops, r, score, tolerance, tiebreak, None, served=served, pool=np.flatnonzero(~chosen),
-                       seen=seen)
+                       seen=seen, whole=whole)
         for entry in step.ties:
             entry.round = t
         ties += step.ties
