@@ -273,8 +273,8 @@ class _Tops:
 
 @dataclass
 class _RowSums:
-    """Every row's sum over all of U's columns, kept by the rule across its rounds once they have asked about a
-    quarter of the rows at their cuts (:func:`_fewest_alternatives`)."""
+    """Every row's sum over all of U's columns, kept by the rule across its rounds once they have asked about half
+    of the rows at their cuts (:func:`_fewest_alternatives`)."""
     asked: int = 0
     sums: np.ndarray | None = None
 
@@ -286,8 +286,8 @@ def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None, whole: _RowSums
     until a quarter of the rows have been asked about: then every row is summed, once.
 
     ``whole``: kept by a caller running several rounds over one U whose pools leave out few columns (the rule):
-    the quarter is counted over its rounds, and a row's pool sum is then its sum over all columns minus the
-    left-out columns' (the same up to float rounding)."""
+    once its rounds have asked about half of the rows, every row's sum over all columns is kept, and a row's
+    pool sum is that minus the left-out columns' (the same up to float rounding)."""
     n, m = U.shape
     cols = None if pool is None or pool.size == m else np.asarray(pool)
     rest = None if cols is None else np.setdiff1d(np.arange(m), cols)
@@ -302,7 +302,7 @@ def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None, whole: _RowSums
     def rank(rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows)
         whole.asked += rows.size
-        if 4 * whole.asked > n and whole.sums is None and not every:
+        if whole.sums is None and not every and (2 if across else 4) * whole.asked > n:
             if across:
                 whole.sums = U.sum(axis=1, dtype=np.float64)
             else:
