@@ -246,9 +246,11 @@ def offline_table(sizes: list[int], timeout: float, components: list[str] = COMP
     for n in sizes:
         rules = [c for c in ROUND_RULES if c in components]
         results.update({(c, n): r for c, r in run_fresh(rules, n, timeout, FRESH_PROCESSES).items()})
-        results.update({(c, n): run_one(c, n, timeout) if c in components else {"error": "not run"}
-                        for c in COMPONENTS if c not in ROUND_RULES})
-        results.update({(c, n): {"error": "not run"} for c in ROUND_RULES if c not in components})
+        for c in COMPONENTS:
+            if c not in components:
+                results[c, n] = {"error": "not run"}
+            elif c not in ROUND_RULES:
+                results[c, n] = run_one(c, n, timeout)
     lines = ["| component | " + " | ".join(f"n = {n:,}: s / GB" for n in sizes) + " | growth exponent |",
              "|---|" + "---|" * len(sizes) + "---|"]
     for c in COMPONENTS:

@@ -273,8 +273,8 @@ class _Tops:
 
 @dataclass
 class _RowSums:
-    """Every row's sum over all of U's columns, kept by the rule across its rounds once they have asked about half
-    of the rows at their cuts (:func:`_fewest_alternatives`)."""
+    """How many rows :func:`_fewest_alternatives` was asked about at the cuts and, once that is enough, every row's
+    sum: over the pool for one round, over all of U's columns for the rule, which keeps this across its rounds."""
     asked: int = 0
     sums: np.ndarray | None = None
 
@@ -290,9 +290,8 @@ def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None, whole: _RowSums
     pool sum is that minus the left-out columns' (the same up to float rounding)."""
     n, m = U.shape
     cols = None if pool is None or pool.size == m else np.asarray(pool)
-    rest = None if cols is None else np.setdiff1d(np.arange(m), cols)
-    every: list[np.ndarray] = []
     across = whole is not None
+    rest = None if cols is None or not across else np.setdiff1d(np.arange(m), cols)
     whole = _RowSums() if whole is None else whole
 
     def sums(rows: np.ndarray | slice) -> np.ndarray:
@@ -302,15 +301,15 @@ def _fewest_alternatives(U: np.ndarray, pool: np.ndarray | None, whole: _RowSums
     def rank(rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows)
         whole.asked += rows.size
-        if whole.sums is None and not every and (2 if across else 4) * whole.asked > n:
-            if across:
-                whole.sums = U.sum(axis=1, dtype=np.float64)
-            else:
-                every.append(np.concatenate([sums(part) for part in blocks(n, m)]))
-        if whole.sums is not None:
-            kept = whole.sums[rows] - (0.0 if rest is None else U[np.ix_(rows, rest)].sum(axis=1, dtype=np.float64))
+        if whole.sums is None and (2 if across else 4) * whole.asked > n:
+            whole.sums = U.sum(axis=1, dtype=np.float64) if across else np.concatenate(
+                [sums(part) for part in blocks(n, m)])
+        if whole.sums is None:
+            kept = np.concatenate([sums(rows[part]) for part in blocks(rows.size, m)])
         else:
-            kept = every[0][rows] if every else np.concatenate([sums(rows[part]) for part in blocks(rows.size, m)])
+            kept = whole.sums[rows]
+            if rest is not None:
+                kept = kept - U[np.ix_(rows, rest)].sum(axis=1, dtype=np.float64)
         place = np.empty(rows.size, dtype=np.int64)
         place[np.lexsort((rows, kept))] = np.arange(rows.size)
         return place
@@ -564,7 +563,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
     ties: list[Tie] = []
     sizes = round_sizes(n, k)
     tops = _Tops(U, transposed(U), unmatched, spare=_SPARE)
-    scratch = np.empty((min(m, next(blocks(m, n)).stop), n), dtype=bool)
+    scratch = np.empty((next(blocks(m, n)).stop, n), dtype=bool)
     served, whole = None, _RowSums()
     for t, r in enumerate(sizes):
         if t and r < sizes[t - 1]:
