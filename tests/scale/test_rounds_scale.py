@@ -155,8 +155,10 @@ def test_columns_only_counted_are_never_near_ties(monkeypatch, chunk):
     """The rule scores a few columns, then only counts each other column's unmatched rows reaching the near-tie
     range (:func:`gsc._reaching`) and scores those with at least r: the same slate, scores, matching and tie
     records as rounds that score every column, in float32 and float64, with mass ties or none, exact or with a
-    tolerance, however few columns come before the count."""
+    tolerance, however few columns come before the count, and in passes over many blocks of rows."""
     monkeypatch.setattr(gsc, "_CHUNK", chunk)
+    if chunk == 3:
+        monkeypatch.setattr(pnyx.blocks, "BLOCK_ENTRIES", 1000)
     rng = np.random.default_rng(29)
     for trial in range(8):
         n, m = int(rng.integers(150, 500)), int(rng.integers(12, 40))
@@ -179,14 +181,39 @@ def test_columns_only_counted_are_never_near_ties(monkeypatch, chunk):
 
 
 def test_counts_at_a_floor_float32_cannot_hold_miss_no_row():
-    """A floor between two float32 values is compared in float32: every row at or above it is counted."""
-    W = np.array([[1.1, 1.2, 0.5, 1.1]], dtype=np.float32)
-    everyone = np.ones(4, bool)
-    for value in W[0].tolist():
+    """A floor between two float32 values is compared in float32: every row at or above it is counted, in the
+    column asked about and no other."""
+    U = np.array([[1.1, 1.2, 0.5, 1.1], [0.0, 4.0, 4.0, 4.0]], dtype=np.float32).T
+    everyone, scratch = np.ones(4, bool), np.empty((4, 2), bool)
+    for value in U[:, 0].tolist():
         for floor in (np.nextafter(value, -np.inf), value, np.nextafter(value, np.inf)):
-            assert gsc._reaching(W, np.array([0]), everyone, floor)[0] >= np.count_nonzero(W[0].astype(float) >= floor)
-    assert gsc._reaching(W, np.array([0]), everyone, float(np.nextafter(np.float32(1.1), np.float32(0))))[0] == 3
-    assert gsc._reaching(W, np.array([0]), np.array([True, False, True, False]), 1.0).tolist() == [1]
+            count = gsc._reaching(U, np.array([0]), everyone, floor, scratch)[0]
+            assert count >= np.count_nonzero(U[:, 0].astype(float) >= floor)
+    below = float(np.nextafter(np.float32(1.1), np.float32(0)))
+    assert gsc._reaching(U, np.array([0]), everyone, below, scratch)[0] == 3
+    assert gsc._reaching(U, np.array([1, 0]), np.array([True, False, True, False]), 1.0, scratch).tolist() == [1, 1]
+
+
+def test_the_rule_reads_only_the_columns_it_scores(monkeypatch):
+    """The rule over a fixed pool copies a column of U only when it scores it (no copy of U.T is made): on the
+    scale benchmark's kind of profile, most columns are only counted, never read, and the slate is that of rounds
+    given U.T whole."""
+    rng = np.random.default_rng(37)
+    X, Y = rng.normal(size=(10000, 3)).astype(np.float32), rng.normal(size=(200, 3)).astype(np.float32)
+    U = np.clip(2 + 0.5 * X @ Y.T, 0, 4)
+    made: list[gsc._Tops] = []
+    Tops = gsc._Tops
+    monkeypatch.setattr(gsc, "_Tops", lambda *a, **kw: made.append(Tops(*a, **kw)) or made[-1])
+    result = compute("gsc", U, 10)
+    assert len(made) == 1
+    assert 0 < (made[0].slot >= 0).sum() < U.shape[1] // 2
+    unmatched, available, served = np.ones(U.shape[0], bool), np.arange(U.shape[1]), None
+    for t, r in enumerate(round_sizes(U.shape[0], 10)):
+        step = gsc_round(U, unmatched, r, served=served, columns=gsc.transposed(U), pool=available)
+        assert result.slate[t] == available[step.candidate]
+        unmatched[step.matched] = False
+        served = U[:, result.slate[:t + 1]].max(axis=1)
+        available = available[available != available[step.candidate]]
 
 
 def test_rows_are_ranked_alike_before_and_after_every_row_is_summed():

@@ -48,7 +48,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pnyx.blocks import blocks
+from pnyx.blocks import blocks, column_counts
 from pnyx.data import InputError
 from pnyx.rules.base import RuleResult, Tie, lowest, register, tie, utilities
 from pnyx.validation import check_utilities
@@ -110,31 +110,26 @@ _CHUNK = 8
 reach the best score so far (:func:`_reaching`)."""
 
 
-def _reaching(W: np.ndarray, cols: np.ndarray, unmatched: np.ndarray, floor: float,
-              scratch: np.ndarray | None = None) -> np.ndarray:
-    """For each of ``cols``, how many unmatched rows have a utility of at least ``floor`` (W = U.T): a column's
-    r-th largest utility among the unmatched is at least ``floor`` when this is at least r. Compared at ``floor``
-    rounded to W's precision: no value of W lies between the two, so the count is never smaller. ``cols``
-    ascending; when they are most of the columns between the first and the last, all of those are counted
-    (contiguous rows of W, no copy). ``scratch``: a boolean array of a block of W's rows (:func:`pnyx.blocks.blocks`)
-    kept by a caller that counts every round, written into instead of new memory."""
-    low = W.dtype.type(floor)
-    span = cols[-1] - cols[0] + 1
-    read = np.arange(cols[0], cols[-1] + 1) if span <= 2 * cols.size else cols
-    out = np.empty(read.size, dtype=np.int64)
-    for part in blocks(read.size, W.shape[1]):
-        block = W[cols[0] + part.start:cols[0] + part.stop] if read.size == span else W[read[part]]
-        hit = np.greater_equal(block, low, out=None if scratch is None else scratch[:block.shape[0]])
-        hit &= unmatched
-        out[part] = [np.count_nonzero(row) for row in hit]  # (faster than count_nonzero(axis=1), a sum of bools)
-    return out if read.size == cols.size else out[cols - cols[0]]
+def _reaching(U: np.ndarray, cols: np.ndarray, unmatched: np.ndarray, floor: float, scratch: np.ndarray) -> np.ndarray:
+    """For each of ``cols``, how many unmatched rows have a utility of at least ``floor``: a column's r-th largest
+    utility among the unmatched is at least ``floor`` when this is at least r. Compared at ``floor`` rounded to U's
+    precision: no value of U lies between the two, so the count is never smaller. One pass over U's rows, every
+    column counted (reading some of a row's columns costs about as much as reading all of them); ``scratch``: a
+    boolean array of a block of U's rows (:func:`pnyx.blocks.blocks`), kept by a caller that counts every round."""
+    low = U.dtype.type(floor)
+    out = np.zeros(U.shape[1], dtype=np.int64)
+    for part in blocks(U.shape[0], U.shape[1]):
+        hit = np.greater_equal(U[part], low, out=scratch[:part.stop - part.start])
+        hit &= unmatched[part, None]
+        out += column_counts(hit)
+    return out[cols]
 
 
-def _least(W: np.ndarray, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For each of ``cols``, the least utility among ``rows`` (W = U.T), a block of columns at a time."""
-    out = np.empty(cols.size)
-    for part in blocks(cols.size, rows.size):
-        out[part] = W[np.ix_(cols[part], rows)].min(axis=1)
+def _least(U: np.ndarray, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each of ``cols``, the least utility among ``rows``, a block of (whole) rows at a time."""
+    out = np.full(cols.size, np.inf)
+    for part in blocks(rows.size, U.shape[1]):
+        np.minimum(out, U[rows[part]][:, cols].min(axis=0), out=out)
     return out
 
 
@@ -175,16 +170,23 @@ class _Tops:
     with their utilities): while at least r of those rows are unmatched, the r-th largest utility among the
     unmatched and the group a round matches are found among them.
 
-    ``W`` is U.T, C-ordered (:func:`transposed`); ``unmatched`` is read, not copied: the rule clears it as it
-    matches participants and the sets shrink when next asked. Thresholds are guessed from a seeded sample of rows,
-    at the rank four standard deviations beyond the sample's share of (1 + ``spare``)·r (so rarely too high); a
-    column with fewer than r unmatched rows at or above its threshold is taken whole.
+    ``W`` is U.T, C-ordered (:func:`transposed`), or None: then each column is copied from U when first read, so a
+    caller that reads few of U's columns pays for few (the rule over a fixed pool). ``unmatched`` is read, not
+    copied: the rule clears it as it matches participants and the sets shrink when next asked. Thresholds are
+    guessed from a seeded sample of rows, at the rank four standard deviations beyond the sample's share of
+    (1 + ``spare``)·r (so rarely too high); a column with fewer than r unmatched rows at or above its threshold is
+    taken whole.
     """
 
-    def __init__(self, U: np.ndarray, W: np.ndarray, unmatched: np.ndarray, spare: float = 0.0,
+    def __init__(self, U: np.ndarray, W: np.ndarray | None, unmatched: np.ndarray, spare: float = 0.0,
                  totals: dict[int, float] | None = None):
-        self.U, self.W, self.unmatched, self.spare = U, W, unmatched, spare
-        n = U.shape[0]
+        self.U, self.unmatched, self.spare = U, unmatched, spare
+        n, m = U.shape
+        self.W = np.empty((m, n), dtype=U.dtype) if W is None else W
+        """U.T, C-ordered, given whole; or U's columns in the order they were first read (:meth:`read`), so that
+        the memory after the last one read is never touched."""
+        self.slot = np.arange(m) if W is not None else np.full(m, -1)
+        """The row of :attr:`W` that holds each column of U (−1: not read yet)."""
         self.sample = np.sort(np.random.default_rng(0).choice(n, min(_SAMPLE, n // 4), replace=False))
         self.rows: dict[int, np.ndarray] = {}
         self.values: dict[int, np.ndarray] = {}
@@ -192,11 +194,27 @@ class _Tops:
         """The threshold each column was read at (−∞: whole)."""
         self._totals = {} if totals is None else totals
 
+    def read(self, cols: np.ndarray) -> np.ndarray:
+        """The rows of :attr:`W` that hold ``cols``, those not yet held first copied from U after the last one, a
+        block of U's rows at a time."""
+        new = np.unique(cols[self.slot[cols] < 0])
+        if new.size:
+            at = int(self.slot.max()) + 1
+            self.slot[new] = np.arange(at, at + new.size)
+            for part in blocks(self.U.shape[0], self.U.shape[1]):
+                self.W[at:at + new.size, part] = self.U[part, new].T
+        return self.slot[cols]
+
+    def column(self, c: int) -> np.ndarray:
+        """Column c of U (a row of :attr:`W`)."""
+        return self.W[self.read(np.array([c]))[0]]
+
     def total(self, c: int) -> float:
         """Column c's sum over every row (NaN skipped)."""
         if c not in self._totals:
-            total = self.W[c].sum(dtype=np.float64)
-            self._totals[c] = float(np.nansum(self.W[c], dtype=np.float64) if np.isnan(total) else total)
+            column = self.column(c)
+            total = column.sum(dtype=np.float64)
+            self._totals[c] = float(np.nansum(column, dtype=np.float64) if np.isnan(total) else total)
         return self._totals[c]
 
     def live(self, c: int) -> tuple[np.ndarray, np.ndarray]:
@@ -226,16 +244,16 @@ class _Tops:
 
     def fill(self, cols: np.ndarray, r: int, lower: np.ndarray | None = None) -> None:
         """Read ``cols`` at the guessed thresholds (or at ``lower``, one per column), a block of columns at once."""
+        held = self.read(cols)
         u = int(np.count_nonzero(self.unmatched))
         if lower is None:
-            lower = self._guess(cols, min(u, math.ceil((1 + self.spare) * r)), u)
+            lower = self._guess(held, min(u, math.ceil((1 + self.spare) * r)), u)
         lower = np.asarray(lower, dtype=float)
         n = self.W.shape[1]
         index = np.int32 if n < 2**31 else np.int64
         for part in blocks(cols.size, n):
-            chunk = cols[part]
-            contiguous = chunk[-1] - chunk[0] == chunk.size - 1
-            block = self.W[chunk[0]:chunk[-1] + 1] if contiguous else self.W[chunk]
+            chunk, at = cols[part], held[part]
+            block = self.W[at[0]:at[-1] + 1] if (np.diff(at) == 1).all() else self.W[at]
             hit = block >= lower[part, None].astype(block.dtype)  # exact: each is one of U's values or ±∞
             hit &= self.unmatched
             flat = np.flatnonzero(hit)  # (2-D nonzero is several times slower)
@@ -246,7 +264,7 @@ class _Tops:
                 values_c = values[bounds[b]:bounds[b + 1]]
                 if rows_c.size < r:
                     rows_c, low = np.flatnonzero(self.unmatched).astype(index), -np.inf
-                    values_c = self.W[c, rows_c]
+                    values_c = self.column(c)[rows_c]
                 self.rows[c], self.values[c], self.lower[c] = rows_c, values_c, low
 
     def estimate(self, cols: np.ndarray, r: int) -> np.ndarray:
@@ -262,13 +280,14 @@ class _Tops:
         block = np.ascontiguousarray((rows if cols.size == rows.shape[1] else rows[:, cols]).T)
         return np.partition(block, at, axis=1)[:, at]
 
-    def _guess(self, cols: np.ndarray, want: int, u: int) -> np.ndarray:
+    def _guess(self, held: np.ndarray, want: int, u: int) -> np.ndarray:
+        """Thresholds for the columns in rows ``held`` of :attr:`W`."""
         live = self.sample[self.unmatched[self.sample]]
         rank = want / u * live.size
         rank = int(np.ceil(rank + 4.0 * np.sqrt(rank) + 10))
         if rank >= live.size:
-            return np.full(cols.size, -np.inf)
-        return np.partition(self.W[np.ix_(cols, live)], live.size - rank, axis=1)[:, live.size - rank]
+            return np.full(held.size, -np.inf)
+        return np.partition(self.W[np.ix_(held, live)], live.size - rank, axis=1)[:, live.size - rank]
 
 
 @dataclass
@@ -373,7 +392,7 @@ def gsc_round(U: np.ndarray, unmatched: np.ndarray, r: int, *, tolerance: float 
         ``seen-first``: each column's number of observed (not predicted) judgments.
     columns
         U.T as a C-ordered array (:func:`transposed`), from a caller running several rounds over one U;
-        default: made here (an n × m copy).
+        default: each column the round reads is copied from U (the pool's).
     pool
         The columns of U that compete (default all), as if U were ``U[:, pool]`` but without that copy:
         ``repeated`` and ``seen`` are then given per pool column, and the result's columns are positions
@@ -441,11 +460,10 @@ def _in_pool(step: GSCRound, pool: np.ndarray) -> GSCRound:
                     keyed(step.distinctive), keyed(step.served), keyed(step.seen))
 
 
-def _columns(U: np.ndarray, columns: np.ndarray | None) -> np.ndarray:
-    """``columns`` checked to be U.T (C-ordered), or made."""
-    if columns is None:
-        return transposed(U)
-    if columns.shape != U.shape[::-1] or columns.dtype != U.dtype or not columns.flags.c_contiguous:
+def _columns(U: np.ndarray, columns: np.ndarray | None) -> np.ndarray | None:
+    """``columns`` checked to be U.T (C-ordered), or None."""
+    if columns is not None and (columns.shape != U.shape[::-1] or columns.dtype != U.dtype
+                                or not columns.flags.c_contiguous):
         raise InputError(f"columns must be U.T as a C-ordered {U.dtype} array of shape {U.shape[::-1]}",
                          field="columns")
     return columns
@@ -547,7 +565,9 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
     one pass counts, for every other column whose bound reaches the near-tie range of the best score
     so far, its unmatched rows in that range (:func:`_reaching`): only a column with at least r of
     them can be a near-tie, and only those are scored, the others bounded by the range's floor. In the
-    last round every column is scored at once (its least utility among the unmatched).
+    last round every column is scored at once (its least utility among the unmatched). Counts and least
+    utilities are passes over U's rows; only a column that is scored is copied out of U (on the scale
+    benchmark's profiles about a quarter of them), so no copy of U.T is made.
     """
     U = utilities(U, k, allow_nan=False)
     n, m = U.shape
@@ -562,8 +582,8 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
     scores: list[float] = []
     ties: list[Tie] = []
     sizes = round_sizes(n, k)
-    tops = _Tops(U, transposed(U), unmatched, spare=_SPARE)
-    scratch = np.empty((next(blocks(m, n)).stop, n), dtype=bool)
+    tops = _Tops(U, None, unmatched, spare=_SPARE)
+    scratch = np.empty((next(blocks(n, m)).stop, m), dtype=bool)
     served, whole = None, _RowSums()
     for t, r in enumerate(sizes):
         if t and r < sizes[t - 1]:
@@ -572,7 +592,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
         score = np.full(m, -np.inf)
         live = np.flatnonzero(unmatched)
         if live.size == r:  # the last round: a column's score is its least utility among the unmatched
-            score[todo] = bound[todo] = _least(tops.W, todo, live)
+            score[todo] = bound[todo] = _least(U, todo, live)
             best = float(score.max())
             near = np.flatnonzero(score >= near_tie_floor(best, tolerance))
             tops.fill(near, r, lower=score[near])  # the rows _decide reads for the near-ties and the chosen one
@@ -584,8 +604,8 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
             while at < todo.size and bound[todo[at]] >= floor:
                 cols = todo[at:at + _CHUNK]
                 if np.isfinite(best) and todo.size - at > _CHUNK:
-                    rest = np.sort(todo[at:][bound[todo[at:]] >= floor])
-                    reach = _reaching(tops.W, rest, unmatched, floor, scratch) >= r
+                    rest = todo[at:][bound[todo[at:]] >= floor]
+                    reach = _reaching(U, rest, unmatched, floor, scratch) >= r
                     bound[rest[~reach]] = np.minimum(bound[rest[~reach]], floor)  # each scores below floor
                     cols, at = rest[reach], todo.size
                 cols = np.sort(cols)
@@ -605,7 +625,7 @@ def gsc(U: np.ndarray, k: int, *, tolerance: float = 0.0, tiebreak: str = "least
         chosen[step.candidate] = True
         unmatched[step.matched] = False
         assignment[step.matched] = t
-        column = tops.W[step.candidate]  # (U.T: the column contiguous)
+        column = tops.column(step.candidate)
         served = column.copy() if served is None else np.maximum(served, column)
     return RuleResult(slate, "gsc", k, scores, ties, "ok", {"assignment": assignment, "round_sizes": sizes})
 
