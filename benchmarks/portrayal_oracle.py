@@ -1,0 +1,173 @@
+"""How far can a choice among GSC's exact ties go? The portrayal target (issue 8) over the whole tie tree.
+
+The GSC rule (Fish et al., arXiv 2309.01291) may choose any of a round's exact ties (the candidates whose r-th
+highest utility among the unmatched equals the best) and keep BJR. On each split of ``benchmarks/portrayal.py``
+(same seeds, cf imputation and competing statements) this script enumerates the slates reachable by such
+choices — every round, each exact tie, the matched group as :func:`pnyx.rules.gsc.gsc_round` forms it (fewest
+alternatives, then lowest row) — up to ``--budget`` slates per split, shared evenly among each round's ties so
+that every round-1 tie is explored; the first slate is the lowest-column rule's (gsc-before). Each is then
+measured twice:
+
+* *hindsight*: on the held-out votes (:func:`pnyx.evaluate.portrayal.held_out`), the largest portrayal gain
+  among the slates whose held-out coverage is at least gsc-before's and whose JR gap is at most its. It reads
+  the answers no criterion may read, and it is the maximum over hundreds of noisy measurements, so it is
+  optimistic: a bound on what a tie rule could reach, not a reachable value. *Split-half* removes the
+  selection's own noise: the held-out people in two seeded halves, the slate chosen so on one half and measured
+  on the other, both ways, averaged — what a rule that knew as much as half the held-out answers would reach;
+* *cross-validated*: a criterion that reads the training participants only — ``--folds``-fold cross-validation
+  among them (the same three measures, each fold's people held out from the others), then the slate with the
+  largest cross-validated gain among those whose cross-validated coverage and JR gap are no worse than
+  gsc-before's. That slate is then measured on the held-out votes and judged as the portrayal table's rows
+  are (:func:`portrayal.verdict`'s rule: gain against the best baseline, coverage and JR gap against
+  gsc-before, paired over seeds).
+
+Run:  .venv/bin/python benchmarks/portrayal_oracle.py [--seeds 5] [--first-seed 0] [--k 5] [--budget 1000]
+      [--folds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pnyx.evaluate.portrayal import HeldOut, group_representatives, held_out, split_participants, top_by_agree_count
+from pnyx.io import load
+from pnyx.process import PoolPolicy, eligible_columns
+from pnyx.queries import get_discriminative
+from pnyx.rules import compute
+from pnyx.rules.gsc import round_sizes
+from portrayal import POLIS, gsc_ties
+
+def reachable(U: np.ndarray, k: int, budget: int) -> list[list[int]]:
+    """Slates (columns of U, in round order, each column once) that GSC returns for some choice among its exact
+    ties, depth first in increasing column order (the first is the lowest-column rule's), at most ``budget``:
+    each node shares what is left of its budget evenly among its remaining ties (each gets at least one)."""
+    sizes = round_sizes(U.shape[0], k)
+    out: list[list[int]] = []
+
+    def grow(unmatched: np.ndarray, available: np.ndarray, slate: list[int], budget: int) -> int:
+        if len(slate) == k:
+            out.append(slate)
+            return 1
+        ties, group_of = gsc_ties(U, unmatched, available, sizes[len(slate)])
+        used = 0
+        for i, c in enumerate(ties):
+            if used >= budget:
+                break
+            left = unmatched.copy()
+            left[group_of(c)] = False
+            used += grow(left, np.delete(available, c), slate + [int(available[c])],
+                         max(1, (budget - used) // (ties.size - i)))
+        return used
+
+    grow(np.ones(U.shape[0], dtype=bool), np.arange(U.shape[1]), [], budget)
+    return out
+
+
+def measures(rows: list[HeldOut]) -> np.ndarray:
+    """(coverage, portrayal gain in points, JR gap) per slate."""
+    return np.array([(h.coverage, h.portrayal.gain * 100, h.jr_gap) for h in rows])
+
+
+def cross_validated(votes: np.ndarray, slates: list[list[int]], k: int, pool: list[int], folds: int,
+                    seed: int) -> np.ndarray:
+    """:func:`measures` of every slate, averaged over ``folds`` folds of the rows of ``votes`` (a seeded
+    permutation; each fold held out from the others)."""
+    n = votes.shape[0]
+    perm = np.random.default_rng(seed).permutation(n)
+    total = np.zeros((len(slates), 3))
+    for f in range(folds):
+        out = np.sort(perm[f::folds])
+        rest = np.setdiff1d(np.arange(n), out)
+        total += measures([held_out(votes[rest], votes[out], S, k, pool=pool) for S in slates])
+    return total / folds
+
+
+def no_worse(M: np.ndarray) -> np.ndarray:
+    """The slates whose coverage is at least the first's and whose JR gap is at most its."""
+    return (M[:, 0] >= M[0, 0] - 1e-12) & (M[:, 2] <= M[0, 2] + 1e-12)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--k", type=int, nargs="+", default=[5])
+    parser.add_argument("--budget", type=int, default=1000, help="at most this many slates per split")
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=POLIS)
+    args = parser.parse_args()
+    folders = sorted(p for p in args.data.iterdir() if (p / "comments.csv").is_file()) if args.data.is_dir() else []
+    if not folders:
+        raise SystemExit(f"no Polis export folders under {args.data} (see ../shared/data/README.md)")
+    t0 = time.perf_counter()
+    print(f"# GSC's exact-tie slates ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; backend cf; seeds "
+          f"{args.first_seed}–{args.first_seed + args.seeds - 1}; budget {args.budget}; {args.folds}-fold "
+          "cross-validation; gains in points, coverage and JR gap on the held-out votes)\n")
+    print("| conversation | k | seed | slates (admissible in hindsight / cross-validated) | gsc-before: coverage, "
+          "gain, JR gap | hindsight: best gain | split-half gain | cross-validated pick: coverage, gain, JR gap "
+          "| baselines' gain (coverage): top-k, group reps, repness | seconds |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    summary: dict[tuple[str, int], list] = {}
+    for folder in folders:
+        profile = load(folder)
+        votes = profile.observed_values()
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            train, test = split_participants(profile.n, fraction=0.2, seed=seed)
+            part = profile.subset(participants=train)
+            U = get_discriminative("cf", {"seed": seed}).predict(part).apply(part).utilities
+            groups = part.groups()
+            for k in args.k:
+                t = time.perf_counter()
+                pool = np.flatnonzero(eligible_columns(part, k, PoolPolicy())[0])
+                P = pool.tolist()
+                slates = [[int(pool[c]) for c in S] for S in reachable(U[:, pool], k, args.budget)]
+                assert slates[0] == [P[c] for c in compute("gsc", U[:, pool], k, tiebreak="lowest").slate]
+                H = measures([held_out(votes[train], votes[test], S, k, pool=P) for S in slates])
+                halves = np.array_split(np.random.default_rng(seed).permutation(test), 2)
+                split_half = []
+                for a, b in (halves, halves[::-1]):
+                    A = measures([held_out(votes[train], votes[np.sort(a)], S, k, pool=P) for S in slates])
+                    B = measures([held_out(votes[train], votes[np.sort(b)], S, k, pool=P) for S in slates])
+                    ok = no_worse(A)
+                    split_half.append(B[np.flatnonzero(ok)[np.argmax(A[ok, 1])], 1])
+                C = cross_validated(votes[train], slates, k, P, args.folds, seed)
+                hindsight, fair = no_worse(H), no_worse(C)
+                pick = int(np.flatnonzero(fair)[np.argmax(C[fair, 1])])
+                base = measures([held_out(votes[train], votes[test], S, k, pool=P) for S in (
+                    top_by_agree_count(votes[train], k, pool=P), group_representatives(votes[train], groups, k, pool=P),
+                    group_representatives(votes[train], groups, k, score="repness", seats="proportional", pool=P))])
+                print(f"| {folder.name} | {k} | {seed} | {len(slates):,} ({hindsight.sum()} / {fair.sum()}) "
+                      f"| {H[0, 0]:.3f}, {H[0, 1]:.1f}, {H[0, 2]:.2f} | {H[hindsight, 1].max():.1f} | {np.mean(split_half):.1f} "
+                      f"| {H[pick, 0]:.3f}, {H[pick, 1]:.1f}, {H[pick, 2]:.2f} "
+                      f"| {', '.join(f'{g:.1f} ({c:.3f})' for c, g, _ in base)} | {time.perf_counter() - t:.0f} |",
+                      flush=True)
+                summary.setdefault((folder.name, k), []).append((H[0], H[hindsight, 1].max(), H[pick], base,
+                                                                 np.mean(split_half)))
+    print("\nPaired over the seeds (mean ± standard error): the cross-validated pick's gain minus the best baseline's "
+          "(the baseline with the largest mean gain) / coverage minus gsc-before's / JR gap minus gsc-before's, "
+          "met as in the portrayal table; the mean gains of gsc-before, the hindsight bound and split-half:\n")
+    print("| conversation | k | best baseline (mean gain) | gsc-before | hindsight bound | split-half "
+          "| cross-validated pick | target |")
+    print("|---|---|---|---|---|---|---|---|")
+    names = ("top-k", "group reps", "repness")
+    for (name, k), rows in summary.items():
+        before = np.array([r[0] for r in rows])
+        pick = np.array([r[2] for r in rows])
+        base = np.array([r[3] for r in rows])  # seeds × baselines × measures
+        b = int(np.argmax(base[:, :, 1].mean(axis=0)))
+        diffs = [pick[:, 1] - base[:, b, 1], pick[:, 0] - before[:, 0], pick[:, 2] - before[:, 2]]
+        (g, gs), (c, cs), (j, js) = [(d.mean(), d.std(ddof=1) / np.sqrt(d.size) if d.size > 1 else 0.0)
+                                     for d in diffs]
+        met = g >= 0 and c >= -cs and j <= js
+        print(f"| {name} | {k} | {names[b]} ({base[:, b, 1].mean():.1f}) | {before[:, 1].mean():.1f} "
+              f"| {np.mean([r[1] for r in rows]):.1f} | {np.mean([r[4] for r in rows]):.1f} "
+              f"| {g:+.1f} ± {gs:.1f} / {c:+.3f} ± {cs:.3f} / {j:+.2f} ± {js:.2f} | {'**met**' if met else 'no'} |")
+    print(f"\n{time.perf_counter() - t0:.0f} s in all")
+
+
+if __name__ == "__main__":
+    main()
