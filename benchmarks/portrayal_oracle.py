@@ -1,12 +1,13 @@
-"""How far can a choice among GSC's exact ties go? The portrayal target (issue 8) over the whole tie tree.
+"""How far can a choice among GSC's exact ties go? The portrayal target (issue 8) over GSC's tie tree.
 
 The GSC rule (Fish et al., arXiv 2309.01291) may choose any of a round's exact ties (the candidates whose r-th
-highest utility among the unmatched equals the best) and keep BJR. On each split of ``benchmarks/portrayal.py``
-(same seeds, cf imputation and competing statements) this script enumerates the slates reachable by such
+highest utility among the unmatched equals the best) and keep BJR (where a statement may hold several seats, as
+in the process). On each split of ``benchmarks/portrayal.py`` (same seeds, cf imputation and competing
+statements) this script enumerates the slates reachable by such
 choices — every round, each exact tie, the matched group as :func:`pnyx.rules.gsc.gsc_round` forms it (fewest
 alternatives, then lowest row) — up to ``--budget`` slates per split, shared evenly among each round's ties so
-that every round-1 tie is explored; the first slate is the lowest-column rule's (gsc-before). Each is then
-measured twice:
+that every round-1 tie is explored; the first slate is the lowest-column rule's (gsc-before). Three ways to
+choose among them, each judged on the held-out votes:
 
 * *hindsight*: on the held-out votes (:func:`pnyx.evaluate.portrayal.held_out`), the largest portrayal gain
   among the slates whose held-out coverage is at least gsc-before's and whose JR gap is at most its. It reads
