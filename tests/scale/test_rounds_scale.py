@@ -208,8 +208,9 @@ def test_the_rule_reads_only_the_columns_it_scores(monkeypatch):
     assert len(made) == 1
     assert 0 < (made[0].slot >= 0).sum() < U.shape[1] // 2
     unmatched, available, served = np.ones(U.shape[0], bool), np.arange(U.shape[1]), None
+    W = gsc.transposed(U)
     for t, r in enumerate(round_sizes(U.shape[0], 10)):
-        step = gsc_round(U, unmatched, r, served=served, columns=gsc.transposed(U), pool=available)
+        step = gsc_round(U, unmatched, r, served=served, columns=W, pool=available)
         assert result.slate[t] == available[step.candidate]
         unmatched[step.matched] = False
         served = U[:, result.slate[:t + 1]].max(axis=1)
