@@ -31,9 +31,11 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
+from pnyx.data import Profile
 from pnyx.evaluate.portrayal import HeldOut, held_out, split_participants
 from pnyx.io import load
 from pnyx.process import PoolPolicy, eligible_columns
@@ -76,23 +78,76 @@ def measures(rows: list[HeldOut]) -> np.ndarray:
     return np.array([(h.coverage, h.portrayal.gain * 100, h.jr_gap) for h in rows])
 
 
-def cross_validated(votes: np.ndarray, slates: list[list[int]], k: int, pool: list[int], folds: int,
-                    seed: int) -> np.ndarray:
-    """:func:`measures` of every slate, averaged over ``folds`` folds of the rows of ``votes`` (a seeded
-    permutation; each fold held out from the others)."""
+def fold_measures(votes: np.ndarray, slates: list[list[int]], k: int, pool: list[int], folds: int,
+                  seed: int) -> np.ndarray:
+    """:func:`measures` of every slate on each of ``folds`` folds of the rows of ``votes`` (a seeded
+    permutation; each fold held out from the others): slates × folds × 3."""
     n = votes.shape[0]
     perm = np.random.default_rng(seed).permutation(n)
-    total = np.zeros((len(slates), 3))
+    out = np.empty((len(slates), folds, 3))
     for f in range(folds):
-        out = np.sort(perm[f::folds])
-        rest = np.setdiff1d(np.arange(n), out)
-        total += measures([held_out(votes[rest], votes[out], S, k, pool=pool) for S in slates])
-    return total / folds
+        held = np.sort(perm[f::folds])
+        rest = np.setdiff1d(np.arange(n), held)
+        out[:, f] = measures([held_out(votes[rest], votes[held], S, k, pool=pool) for S in slates])
+    return out
+
+
+def cross_validated(votes: np.ndarray, slates: list[list[int]], k: int, pool: list[int], folds: int,
+                    seed: int) -> np.ndarray:
+    """:func:`fold_measures` averaged over the folds."""
+    return fold_measures(votes, slates, k, pool, folds, seed).mean(axis=1)
 
 
 def no_worse(M: np.ndarray) -> np.ndarray:
     """The slates whose coverage is at least the first's and whose JR gap is at most its."""
     return (M[:, 0] >= M[0, 0] - 1e-12) & (M[:, 2] <= M[0, 2] + 1e-12)
+
+
+class Split(NamedTuple):
+    """One split of a conversation, as benchmarks/portrayal.py makes it: the training participants' cf utilities."""
+
+    folder: Path
+    seed: int
+    votes: np.ndarray
+    """Every participant's observed votes."""
+    train: np.ndarray
+    test: np.ndarray
+    part: Profile
+    """The training participants' profile."""
+    U: np.ndarray
+
+
+def splits(data: Path, seeds: range) -> Iterator[Split]:
+    """Every Polis export folder under ``data``, each split by every seed of ``seeds`` (20 % held out)."""
+    folders = sorted(p for p in data.iterdir() if (p / "comments.csv").is_file()) if data.is_dir() else []
+    if not folders:
+        raise SystemExit(f"no Polis export folders under {data} (see ../shared/data/README.md)")
+    for folder in folders:
+        profile = load(folder)
+        votes = profile.observed_values()
+        for seed in seeds:
+            train, test = split_participants(profile.n, fraction=0.2, seed=seed)
+            part = profile.subset(participants=train)
+            U = get_discriminative("cf", {"seed": seed}).predict(part).apply(part).utilities
+            yield Split(folder, seed, votes, train, test, part, U)
+
+
+def print_summary(summary: dict, bounds: dict, method: str, columns: Sequence[str]) -> None:
+    """The paired target of ``method`` per conversation and k (:func:`portrayal.verdict`), after the mean gains of
+    the best baseline, gsc-before and ``columns`` (``bounds``: (conversation, k) → [one value per column, per
+    seed]; ``summary``: conversation → {(k, method): [HeldOut per seed]})."""
+    print(f"\nPaired over the seeds (mean ± standard error), for the {method}: its gain minus the best baseline's "
+          "(the baseline with the largest mean gain) / coverage minus gsc-before's / JR gap minus gsc-before's, met as "
+          f"in the portrayal table (portrayal.verdict); the mean gains of gsc-before and of {', '.join(columns)}:\n")
+    print(f"| conversation | k | best baseline (mean gain) | gsc-before | {' | '.join(columns)} | {method}: target |")
+    print("|---" * (5 + len(columns)) + "|")
+    for (name, k), rows in bounds.items():
+        results = summary[name]
+        best = best_baseline(results, k)
+        gain = {m: 100 * np.mean([h.portrayal.gain for h in results[(k, m)]]) for m in (best, BEFORE)}
+        values = " | ".join(f"{v:.1f}" for v in np.mean(np.reshape(rows, (len(rows), -1)), axis=0))
+        print(f"| {name} | {k} | {best} ({gain[best]:.1f}) | {gain[BEFORE]:.1f} | {values} "
+              f"| {verdict(results, k, method)[0]} |")
 
 
 def main() -> None:
@@ -104,9 +159,6 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--data", type=Path, default=POLIS)
     args = parser.parse_args()
-    folders = sorted(p for p in args.data.iterdir() if (p / "comments.csv").is_file()) if args.data.is_dir() else []
-    if not folders:
-        raise SystemExit(f"no Polis export folders under {args.data} (see ../shared/data/README.md)")
     t0 = time.perf_counter()
     print(f"# GSC's exact-tie slates ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; backend cf; seeds "
           f"{args.first_seed}–{args.first_seed + args.seeds - 1}; budget {args.budget}; {args.folds}-fold "
@@ -117,57 +169,39 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|")
     summary: dict[str, dict] = {}  # conversation → {(k, method): [HeldOut per seed]}, as portrayal.verdict reads
     bounds: dict[tuple[str, int], list] = {}  # (conversation, k) → [(hindsight, split-half) per seed]
-    for folder in folders:
-        profile = load(folder)
-        votes = profile.observed_values()
-        for seed in range(args.first_seed, args.first_seed + args.seeds):
-            train, test = split_participants(profile.n, fraction=0.2, seed=seed)
-            part = profile.subset(participants=train)
-            U = get_discriminative("cf", {"seed": seed}).predict(part).apply(part).utilities
-            groups = part.groups()
-            for k in args.k:
-                t = time.perf_counter()
-                pool = np.flatnonzero(eligible_columns(part, k, PoolPolicy())[0])
-                P = pool.tolist()
-                slates = [[int(pool[c]) for c in S] for S in reachable(U[:, pool], k, args.budget)]
-                assert slates[0] == [P[c] for c in compute("gsc", U[:, pool], k, tiebreak="lowest").slate]
-                held = [held_out(votes[train], votes[test], S, k, pool=P) for S in slates]
-                H = measures(held)
-                halves = [measures([held_out(votes[train], votes[np.sort(half)], S, k, pool=P) for S in slates])
-                          for half in np.array_split(np.random.default_rng(seed).permutation(test), 2)]
-                split_half = []
-                for A, B in (halves, halves[::-1]):
-                    ok = no_worse(A)
-                    split_half.append(B[np.flatnonzero(ok)[np.argmax(A[ok, 1])], 1])
-                C = cross_validated(votes[train], slates, k, P, args.folds, seed)
-                hindsight, fair = no_worse(H), no_worse(C)
-                pick = int(np.flatnonzero(fair)[np.argmax(C[fair, 1])])
-                base = {name: held_out(votes[train], votes[test], S, k, pool=P)
-                        for name, S in baseline_slates(votes[train], groups, k, P).items()}
-                B = measures(list(base.values()))
-                print(f"| {folder.name} | {k} | {seed} | {len(slates):,} ({hindsight.sum()} / {fair.sum()}) "
-                      f"| {H[0, 0]:.3f}, {H[0, 1]:.1f}, {H[0, 2]:.2f} | {H[hindsight, 1].max():.1f} | {np.mean(split_half):.1f} "
-                      f"| {H[pick, 0]:.3f}, {H[pick, 1]:.1f}, {H[pick, 2]:.2f} "
-                      f"| {', '.join(f'{g:.1f} ({c:.3f})' for c, g, _ in B)} | {time.perf_counter() - t:.0f} |",
-                      flush=True)
-                results = summary.setdefault(folder.name, {})
-                for method, h in ((BEFORE, held[0]), (PICK, held[pick]), *base.items()):
-                    results.setdefault((k, method), []).append(h)
-                bounds.setdefault((folder.name, k), []).append((H[hindsight, 1].max(), np.mean(split_half)))
-    print("\nPaired over the seeds (mean ± standard error): the cross-validated pick's gain minus the best baseline's "
-          "(the baseline with the largest mean gain) / coverage minus gsc-before's / JR gap minus gsc-before's, "
-          "met as in the portrayal table (portrayal.verdict); the mean gains of gsc-before, the hindsight "
-          "bound and split-half:\n")
-    print("| conversation | k | best baseline (mean gain) | gsc-before | hindsight bound | split-half "
-          "| cross-validated pick: target |")
-    print("|---|---|---|---|---|---|---|")
-    for (name, k), rows in bounds.items():
-        results = summary[name]
-        best = best_baseline(results, k)
-        gain = {m: 100 * np.mean([h.portrayal.gain for h in results[(k, m)]]) for m in (best, BEFORE)}
-        hindsight, split = np.mean(rows, axis=0)
-        print(f"| {name} | {k} | {best} ({gain[best]:.1f}) | {gain[BEFORE]:.1f} | {hindsight:.1f} | {split:.1f} "
-              f"| {verdict(results, k, PICK)[0]} |")
+    for folder, seed, votes, train, test, part, U in splits(args.data, range(args.first_seed,
+                                                                           args.first_seed + args.seeds)):
+        groups = part.groups()
+        for k in args.k:
+            t = time.perf_counter()
+            pool = np.flatnonzero(eligible_columns(part, k, PoolPolicy())[0])
+            P = pool.tolist()
+            slates = [[int(pool[c]) for c in S] for S in reachable(U[:, pool], k, args.budget)]
+            assert slates[0] == [P[c] for c in compute("gsc", U[:, pool], k, tiebreak="lowest").slate]
+            held = [held_out(votes[train], votes[test], S, k, pool=P) for S in slates]
+            H = measures(held)
+            halves = [measures([held_out(votes[train], votes[np.sort(half)], S, k, pool=P) for S in slates])
+                      for half in np.array_split(np.random.default_rng(seed).permutation(test), 2)]
+            split_half = []
+            for A, B in (halves, halves[::-1]):
+                ok = no_worse(A)
+                split_half.append(B[np.flatnonzero(ok)[np.argmax(A[ok, 1])], 1])
+            C = cross_validated(votes[train], slates, k, P, args.folds, seed)
+            hindsight, fair = no_worse(H), no_worse(C)
+            pick = int(np.flatnonzero(fair)[np.argmax(C[fair, 1])])
+            base = {name: held_out(votes[train], votes[test], S, k, pool=P)
+                    for name, S in baseline_slates(votes[train], groups, k, P).items()}
+            B = measures(list(base.values()))
+            print(f"| {folder.name} | {k} | {seed} | {len(slates):,} ({hindsight.sum()} / {fair.sum()}) "
+                  f"| {H[0, 0]:.3f}, {H[0, 1]:.1f}, {H[0, 2]:.2f} | {H[hindsight, 1].max():.1f} | {np.mean(split_half):.1f} "
+                  f"| {H[pick, 0]:.3f}, {H[pick, 1]:.1f}, {H[pick, 2]:.2f} "
+                  f"| {', '.join(f'{g:.1f} ({c:.3f})' for c, g, _ in B)} | {time.perf_counter() - t:.0f} |",
+                  flush=True)
+            results = summary.setdefault(folder.name, {})
+            for method, h in ((BEFORE, held[0]), (PICK, held[pick]), *base.items()):
+                results.setdefault((k, method), []).append(h)
+            bounds.setdefault((folder.name, k), []).append((H[hindsight, 1].max(), np.mean(split_half)))
+    print_summary(summary, bounds, PICK, ("hindsight bound", "split-half"))
     print(f"\n{time.perf_counter() - t0:.0f} s in all")
 
 
