@@ -92,12 +92,6 @@ def fold_measures(votes: np.ndarray, slates: list[list[int]], k: int, pool: list
     return out
 
 
-def cross_validated(votes: np.ndarray, slates: list[list[int]], k: int, pool: list[int], folds: int,
-                    seed: int) -> np.ndarray:
-    """:func:`fold_measures` averaged over the folds."""
-    return fold_measures(votes, slates, k, pool, folds, seed).mean(axis=1)
-
-
 def no_worse(M: np.ndarray) -> np.ndarray:
     """The slates whose coverage is at least the first's and whose JR gap is at most its."""
     return (M[:, 0] >= M[0, 0] - 1e-12) & (M[:, 2] <= M[0, 2] + 1e-12)
@@ -145,7 +139,7 @@ def print_summary(summary: dict, bounds: dict, method: str, columns: Sequence[st
         results = summary[name]
         best = best_baseline(results, k)
         gain = {m: 100 * np.mean([h.portrayal.gain for h in results[(k, m)]]) for m in (best, BEFORE)}
-        values = " | ".join(f"{v:.1f}" for v in np.mean(np.reshape(rows, (len(rows), -1)), axis=0))
+        values = " | ".join(f"{v:.1f}" for v in np.mean(rows, axis=0))
         print(f"| {name} | {k} | {best} ({gain[best]:.1f}) | {gain[BEFORE]:.1f} | {values} "
               f"| {verdict(results, k, method)[0]} |")
 
@@ -186,7 +180,7 @@ def main() -> None:
             for A, B in (halves, halves[::-1]):
                 ok = no_worse(A)
                 split_half.append(B[np.flatnonzero(ok)[np.argmax(A[ok, 1])], 1])
-            C = cross_validated(votes[train], slates, k, P, args.folds, seed)
+            C = fold_measures(votes[train], slates, k, P, args.folds, seed).mean(axis=1)
             hindsight, fair = no_worse(H), no_worse(C)
             pick = int(np.flatnonzero(fair)[np.argmax(C[fair, 1])])
             base = {name: held_out(votes[train], votes[test], S, k, pool=P)
