@@ -17,16 +17,19 @@ the training utilities, or, where gsc-before's own slate violates it (statements
   answers (a bound, not a rule);
 * *cross-validated*: a rule that reads the training participants only — the same on ``--folds``-fold
   cross-validation among them (:func:`portrayal_oracle.fold_measures`), with cross-validated coverage at least
-  gsc-before's plus ``--margin`` and JR gap at most its (``--every-fold``: on every fold, not on their mean). Its
+  gsc-before's plus ``--margin`` and JR gap at most its (``--every-fold``: on every fold, not on their mean;
+  ``--coverage-z``: training coverage no worse than gsc-before's at that many standard errors of a paired
+  bootstrap, :func:`coverage_bound`). Its
   slate is measured on the held-out votes and judged as the portrayal table's rows are (:func:`portrayal.verdict`).
 
 Run:  .venv/bin/python benchmarks/portrayal_swaps.py [--seeds 5] [--first-seed 0] [--k 5] [--margin 0]
-      [--passes 5] [--folds 5] [--every-fold] [--no-split-half]
+      [--passes 5] [--folds 5] [--every-fold] [--coverage-z Z] [--no-split-half]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -53,12 +56,12 @@ class Search(NamedTuple):
 
 def swap_search(objective: Callable[[list[list[int]]], np.ndarray], start: list[int], pool: list[int],
                 admissible: Callable[[list[int]], bool], *, margin: float = 0.0, every_part: bool = False,
-                passes: int = 5) -> Search:
+                passes: int = 5, covers: Callable[[list[list[int]]], np.ndarray] | None = None) -> Search:
     """Best-improvement swaps from ``start``. ``objective`` gives (coverage, gain, JR gap) per slate and part of
     the people it is measured on (slates × parts × 3). A swap is taken when its mean gain over the parts is above
     the current slate's, its mean coverage at least the start's plus ``margin`` and its mean JR gap at most the
-    start's — with ``every_part``, coverage and JR gap so on every part — and it is ``admissible`` (the best such
-    swap; BJR is checked in order of gain)."""
+    start's — with ``every_part``, coverage and JR gap so on every part — ``covers`` (if given) holds for it, and
+    it is ``admissible`` (the best such swap; BJR is checked in order of gain)."""
     base = objective([start])[0]
     best = base[:, 1].mean()
     slate, swaps, checks = list(start), 0, 0
@@ -70,7 +73,8 @@ def swap_search(objective: Callable[[list[list[int]]], np.ndarray], start: list[
         reference = base if every_part else base.mean(axis=0, keepdims=True)
         ok = np.flatnonzero((gain > best + 1e-9)
                             & (kept[:, :, 0] >= reference[:, 0] + margin - 1e-12).all(axis=1)
-                            & (kept[:, :, 2] <= reference[:, 2] + 1e-12).all(axis=1))
+                            & (kept[:, :, 2] <= reference[:, 2] + 1e-12).all(axis=1)
+                            & (True if covers is None else covers(near)))
         for i in ok[np.argsort(-gain[ok], kind="stable")]:
             checks += 1
             if admissible(near[i]):
@@ -79,6 +83,24 @@ def swap_search(objective: Callable[[list[list[int]]], np.ndarray], start: list[
         else:
             break
     return Search(slate, swaps, checks)
+
+
+def coverage_bound(votes: np.ndarray, start: list[int], z: float, seed: int, draws: int = 400
+                   ) -> Callable[[list[list[int]]], np.ndarray]:
+    """Which slates keep coverage (:func:`pnyx.evaluate.portrayal.coverage`) at least the start's on ``votes`` with
+    confidence: the ``Φ(−z)`` quantile of the paired difference over ``draws`` Poisson bootstrap draws of the
+    rows (seeded) is ≥ 0 — a choice among many slates by in-sample coverage overrates the one it keeps, and a swap
+    that changes who is covered for many people must show more than one that changes it for few."""
+    weights = np.random.default_rng(seed).poisson(1.0, (draws, votes.shape[0])).astype(float)
+    q = 0.5 * math.erfc(z / math.sqrt(2))
+
+    def shares(slates: list[list[int]]) -> np.ndarray:
+        seen = np.stack([~np.isnan(votes[:, S]).all(axis=1) for S in slates], axis=1).astype(float)
+        agree = np.stack([(votes[:, S] == 1).any(axis=1) for S in slates], axis=1).astype(float)
+        return (weights @ agree) / np.maximum(weights @ seen, 1.0)
+
+    base = shares([start])
+    return lambda slates: np.quantile(shares(slates) - base, q, axis=0) >= -1e-12
 
 
 def main() -> None:
@@ -91,13 +113,17 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--every-fold", action="store_true",
                         help="coverage and JR gap no worse than gsc-before's on every fold, not on their mean")
+    parser.add_argument("--coverage-z", type=float, default=None,
+                        help="also keep training coverage at least gsc-before's at this many standard errors "
+                             "(paired bootstrap)")
     parser.add_argument("--no-split-half", action="store_true", help="the cross-validated rule only")
     parser.add_argument("--data", type=Path, default=POLIS)
     args = parser.parse_args()
     t0 = time.perf_counter()
     print(f"# BJR slates by swaps from gsc-before ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; backend cf; "
           f"seeds {args.first_seed}–{args.first_seed + args.seeds - 1}; at most {args.passes} swaps; "
-          f"{args.folds}-fold cross-validation, coverage margin {args.margin:g}; gains in points, coverage and JR gap "
+          f"{args.folds}-fold cross-validation, coverage margin {args.margin:g}"
+          f"{'' if args.coverage_z is None else f', bootstrap coverage bound at z = {args.coverage_z:g}'}; gains in points, coverage and JR gap "
           "on the held-out votes)\n")
     print("| conversation | k | seed | gsc-before: coverage, gain, JR gap | split-half gain | cross-validated: "
           "coverage, gain, JR gap (swaps, checks) | baselines' gain (coverage): top-k, group reps, repness | seconds |")
@@ -134,7 +160,8 @@ def main() -> None:
                                             for A, B in (halves, halves[::-1])]))
             found = swap_search(lambda slates: fold_measures(V, slates, k, P, args.folds, seed), start, P,
                                 admissible, margin=args.margin, every_part=args.every_fold,
-                                passes=args.passes)
+                                passes=args.passes, covers=None if args.coverage_z is None
+                                else coverage_bound(V, start, args.coverage_z, seed))
             base = {name: held_out(V, votes[test], S, k, pool=P)
                     for name, S in baseline_slates(V, part.groups(), k, P).items()}
             held = {BEFORE: held_out(V, votes[test], start, k, pool=P),
