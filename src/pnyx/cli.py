@@ -647,7 +647,7 @@ def serve(
     db: str = typer.Option("pnyx.db", "--db", help=_DB_HELP),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=1, max=65535, help="Port to listen on."),
-    new_admin_link: bool = typer.Option(False, "--new-admin-link", help="Replace the organiser secret and print the new link."),
+    new_admin_link: bool = typer.Option(False, "--new-admin-link", help="Replace the organiser secret, end every organiser session and print the new link."),
     workers: int = typer.Option(1, "--workers", min=1, max=64,
                                 help="Worker processes serving requests (jobs run in the parent process)."),
     chooser: str = typer.Option("planner", "--chooser",

@@ -143,3 +143,20 @@ def test_wrong_tokens_are_rate_limited(live_server):
     assert guesser.http.get(good).status_code == 429  # blocked for a while, even with a valid link
     assert guesser.http.get("/a/not-the-secret").status_code == 429
     assert guesser.http.get("/me.json").status_code == 403
+
+
+def test_a_server_error_page_carries_the_security_headers(sqlite_url, monkeypatch):
+    """Starlette sends a 500 from outside the middleware; its page must still carry the CSP."""
+    from starlette.testclient import TestClient
+
+    from pnyx.serve import app as app_module
+
+    def crash(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(app_module.service, "check_admin_secret", crash)
+    with TestClient(app_module.create_app(sqlite_url, run_jobs=False), raise_server_exceptions=False) as http:
+        r = http.get("/a/some-secret")
+    assert r.status_code == 500 and "Something went wrong" in r.text and "a bug" not in r.text
+    assert r.headers["content-security-policy"] == app_module.CSP
+    assert r.headers["x-frame-options"] == "DENY" and r.headers["cache-control"] == "no-store"

@@ -89,9 +89,10 @@ def test_strict_and_permissive_moderation_and_flags(db):
             s.rollback()
         with db.write() as s:
             c = s.get(Consultation, cid)
-            service.flag(s, _participant(s, people[1]), sid)
+            if shown_before:  # a statement nobody sees yet cannot be flagged; it is in the queue as pending
+                service.flag(s, _participant(s, people[1]), sid)
             queue = service.moderation_queue(s, c)
-            assert [(q.sid, n) for q, n in queue] == [(sid, 1)]
+            assert [(q.sid, n) for q, n in queue] == [(sid, int(shown_before))]
             service.moderate(s, c, sid, "reject")
         with db.read() as s:
             c = s.get(Consultation, cid)
@@ -295,3 +296,69 @@ def test_the_chooser_is_pluggable(db):
         batch = service.next_batch(s, p, last_first)
     assert [st.sid for st in batch] == ["5", "4", "3", "2", "1"]
     assert seen["profile"].statement_ids == ["1", "2", "3", "4", "5"] and seen["profile"].n == 4
+
+
+def test_numbers_texts_and_times_the_database_cannot_hold_are_refused(db):
+    with db.write() as s:
+        for field in ("seed", "word_budget", "k"):
+            with pytest.raises(InputError, match=f"field '{field}': must be between"):
+                service.create_consultation(s, question="q", **{field: str(2**63)})
+        with pytest.raises(InputError, match="field 'question': contains a NUL"):
+            service.create_consultation(s, question="a\x00b")
+        c = service.create_consultation(s, question="q", writing_closes="2026-12-31T18:00+05:00",
+                                        rating_closes="2026-12-31T18:00")
+        assert (c.writing_closes.isoformat(), c.rating_closes.isoformat()) == ("2026-12-31T13:00:00",
+                                                                              "2026-12-31T18:00:00")
+        with pytest.raises(InputError, match="no consultation"):
+            service.get_consultation(s, 2**63)
+        with pytest.raises(InputError, match="field 'run': must be between"):
+            service.publish(s, c, 2**63)
+        with pytest.raises(InputError, match="field 'xids': at most 200 characters"):
+            service.create_invites(s, c, 0, ["x" * 201])
+        [(p, _)] = service.create_invites(s, c, 1)
+        with pytest.raises(InputError, match="field 'opinion': contains a NUL"):
+            service.submit_opinion(s, p, "buses\x00 and trams")
+        assert service.row_id("12") == 12 and service.row_id(0) is None and service.row_id(2**31) is None
+
+
+def test_an_open_link_never_opens_an_invited_participants_account(db):
+    with db.write() as s:
+        c = service.create_consultation(s, question="q")
+        [(alice, _)] = service.create_invites(s, c, 0, ["alice@example.org"])
+        token = service.set_open_link(s, c)
+    with db.write() as s:
+        with pytest.raises(InputError, match="belongs to an invited participant"):
+            service.join_open(s, token, "alice@example.org")
+        with pytest.raises(InputError, match="field 'xid': at most 200"):
+            service.join_open(s, token, "x" * 201)
+        visitor = service.join_open(s, token, "bob@example.org")
+        assert visitor.via == "open" and service.join_open(s, token, "bob@example.org").id == visitor.id
+
+
+def test_a_hidden_statement_cannot_be_flagged_and_looks_like_none(db):
+    cid, people = _consultation(db, moderation="strict")
+    with db.write() as s:
+        sid = service.submit_opinion(s, _participant(s, people[0]), "We need safer crossings near schools").sid
+    with db.write() as s:
+        messages = []
+        for target in (sid, "999"):
+            with pytest.raises(InputError) as err:
+                service.flag(s, _participant(s, people[1]), target)
+            messages.append(str(err.value).replace(repr(target), "X"))
+        assert messages[0] == messages[1] == "field 'statement': no statement X"
+        service.moderate(s, s.get(Consultation, cid), sid, "approve")
+        service.flag(s, _participant(s, people[1]), sid)
+        assert [(q.sid, n) for q, n in service.moderation_queue(s, s.get(Consultation, cid))] == [(sid, 1)]
+
+
+def test_a_new_organiser_secret_ends_the_organiser_sessions(db):
+    with db.write() as s:
+        service.set_admin_secret(s)
+        c = service.create_consultation(s, question="q")
+        [(p, _)] = service.create_invites(s, c, 1)
+        admin, participant = service.new_session(s, admin=True), service.new_session(s, participant=p)
+    with db.write() as s:
+        assert service.session_of(s, admin).is_admin
+        service.set_admin_secret(s)
+    with db.read() as s:
+        assert service.session_of(s, admin) is None and service.session_of(s, participant) is not None

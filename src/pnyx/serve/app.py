@@ -47,6 +47,11 @@ ADMIN_COOKIE, PARTICIPANT_COOKIE = "pnyx_admin", "pnyx_p"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'"
+SECURITY_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                    "X-Frame-Options": "DENY", "Cache-Control": "no-store"}
+"""Headers of every response (a response may set its own CSP; static files may be cached)."""
+FILE_FIELDS = ("file", "files")
+"""The form fields that may carry an uploaded file; any other field must be text."""
 
 
 class RateLimiter:
@@ -86,12 +91,9 @@ class SecurityHeaders:
         async def with_headers(message):
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.setdefault("Content-Security-Policy", CSP)
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
-                headers["X-Frame-Options"] = "DENY"
-                if not static:
-                    headers.setdefault("Cache-Control", "no-store")
+                for name, value in SECURITY_HEADERS.items():
+                    if not (static and name == "Cache-Control"):
+                        headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, with_headers)
@@ -151,16 +153,25 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
         return await run_in_threadpool(fn, *args)
 
     async def form_of(request: Request, cookie: str) -> Any:
-        """The POSTed form, after the CSRF check for the session in ``cookie``."""
+        """The POSTed form, after the CSRF check for the session in ``cookie``; files only in :data:`FILE_FIELDS`."""
         form = await request.form(max_files=20, max_fields=2000)
         token = request.headers.get("x-csrf-token") or form.get("csrf")
         session_cookie = request.cookies.get(cookie)
-        if not session_cookie or not service.check_csrf(key, session_cookie, token):
+        if not isinstance(token, str) or not session_cookie or not service.check_csrf(key, session_cookie, token):
             raise HTTPException(403, "missing or wrong CSRF token")
+        for name, value in form.multi_items():
+            if not isinstance(value, str) and name not in FILE_FIELDS:
+                raise HTTPException(400, f"field {name!r}: expected text, got a file")
         return form
 
     def error_page(exc: InputError, status: int = 400) -> HTMLResponse:
         return render("error.html", status=status, message=str(exc))
+
+    def consultation_of(s, cid: Any) -> Consultation:
+        try:
+            return service.get_consultation(s, cid)
+        except InputError as exc:
+            raise HTTPException(404, exc.reason) from None
 
     # -- identity ----------------------------------------------------------------------------------
     def admin_of(s, request: Request):
@@ -193,7 +204,11 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
                     target, kwargs = found
                     return target, service.new_session(s, **kwargs)
 
-            done = await call(work) if token else None
+            try:
+                done = await call(work) if token else None
+            except InputError as exc:
+                limiter.fail(who)
+                return error_page(exc, 403)
             if done is None:
                 limiter.fail(who)
                 return render("error.html", status=404, message="This link is not valid (or no longer valid).")
@@ -290,6 +305,8 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
         values = {k[2:]: v for k, v in form.items() if k.startswith("j-") and v != "" and k[2:] != flagged}
 
         def work():
+            if not values and not flagged:
+                return error_page(InputError("nothing to save: choose a judgment first", field="judgment"))
             try:
                 with db.read() as s:  # checks outside the writer lock; the write is one transaction
                     p = participant_row_of(s, request)
@@ -315,7 +332,7 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
         return {"csrf": service.csrf_token(key, request.cookies[ADMIN_COOKIE]), **extra}
 
     def consultation_context(s, request: Request, cid: Any, **extra: Any) -> dict[str, Any]:
-        c = service.get_consultation(s, cid)
+        c = consultation_of(s, cid)
         runs = s.scalars(select(Run).where(Run.consultation_id == c.id).order_by(Run.id.desc())).all()
         joblist = s.scalars(select(Job).where(Job.consultation_id == c.id).order_by(Job.id.desc()).limit(10)).all()
         slates = {r.id: json.loads(r.slate_json) for r in runs}
@@ -352,6 +369,7 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
     async def admin_import(request: Request) -> Response:
         form = await form_of(request, ADMIN_COOKIE)
         uploads = [(Path(f.filename or "").name, await f.read()) for f in form.getlist("files") if hasattr(f, "read")]
+        uploaded = {name for name, _ in uploads}
 
         def work():
             try:
@@ -363,8 +381,9 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
                         admin_of(s, request)
                         extra = {"question": form.get("question")} if form.get("question") else {}
                         c = service.import_polis(s, tmp, k=form.get("k") or 3, **extra)
-            except InputError as exc:
-                return error_page(InputError(exc.reason))  # the temporary path means nothing to the organiser
+            except InputError as exc:  # the temporary folder means nothing to the organiser: only the file's name
+                name = Path(exc.path).name if exc.path and Path(exc.path).name in uploaded else None
+                return error_page(InputError(exc.reason, path=name, line=exc.line, field=exc.field))
             return RedirectResponse(f"/admin/c/{c.id}", status_code=303)
 
         return await call(work)
@@ -373,12 +392,8 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
         def work():
             with db.read() as s:
                 admin_of(s, request)
-                try:
-                    ctx = consultation_context(s, request, request.path_params["cid"],
-                                               request_done=request.query_params.get("done"))
-                except InputError as exc:
-                    return error_page(exc, 404)
-                return render("consultation.html", **ctx)
+                return render("consultation.html", **consultation_context(
+                    s, request, request.path_params["cid"], request_done=request.query_params.get("done")))
 
         return await call(work)
 
@@ -402,7 +417,7 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
                 try:
                     with db.write() as s:
                         admin_of(s, request)
-                        c = service.get_consultation(s, request.path_params["cid"])
+                        c = consultation_of(s, request.path_params["cid"])
                         out = action(s, c, form, files, request)
                 except InputError as exc:
                     return error_page(exc)
@@ -467,8 +482,9 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
         def work():
             with db.read() as s:
                 admin_of(s, request)
-                r = s.get(Run, int(request.path_params["rid"]))
-                if r is None or r.consultation_id != int(request.path_params["cid"]):
+                rid = service.row_id(request.path_params["rid"])
+                r = None if rid is None else s.get(Run, rid)
+                if r is None or r.consultation_id != request.path_params["cid"]:
                     raise HTTPException(404)
                 body = getattr(r, OUTPUT_COLUMNS[name])
             media = {"json": "application/json", "csv": "text/csv", "html": "text/html"}[name.rsplit(".", 1)[1]]
@@ -483,7 +499,7 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
         def work():
             with db.read() as s:
                 admin_of(s, request)
-                c = service.get_consultation(s, request.path_params["cid"])
+                c = consultation_of(s, request.path_params["cid"])
                 with tempfile.TemporaryDirectory() as tmp:
                     service.export(s, c, tmp)
                     buf = io.BytesIO()
@@ -498,6 +514,12 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
 
     async def on_error(request: Request, exc: HTTPException) -> Response:
         return render("error.html", status=exc.status_code, message=exc.detail)
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        """A 500 page with the security headers (Starlette sends it from outside every middleware)."""
+        response = render("error.html", status=500, message="Something went wrong on the server (its log says what).")
+        response.headers.update(SECURITY_HEADERS)
+        return response
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -535,7 +557,7 @@ def create_app(db_url: str = "pnyx.db", *, chooser: Chooser | str = DEFAULT_CHOO
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
-                    exception_handlers={HTTPException: on_error}, lifespan=lifespan)
+                    exception_handlers={HTTPException: on_error, Exception: on_crash}, lifespan=lifespan)
     app.state.db, app.state.runner = db, runner
     return app
 

@@ -15,7 +15,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -33,6 +33,10 @@ from pnyx.serve.models import (Consultation, Flag, Judgment, Participant, Run, S
 from pnyx.serve.models import Session as WebSession
 
 SEED_COLUMNS = ("comment-body", "text", "statement")
+MAX_ID = 2**31 - 1
+"""The largest whole number the database's integer columns hold (PostgreSQL ``integer``)."""
+MAX_XID = 200
+"""The longest external id (the ``xid`` column's length)."""
 
 
 # -- secrets ------------------------------------------------------------------------------------------
@@ -66,8 +70,10 @@ def check_csrf(key: bytes, session_cookie: str, token: str | None) -> bool:
 
 
 def set_admin_secret(s: Session) -> str:
-    """Make a new organiser secret (the old one stops working); returns it; only its digest is stored."""
+    """Make a new organiser secret (the old one and every organiser session stop working); returns it; only
+    its digest is stored."""
     secret = new_token()
+    s.execute(delete(WebSession).where(WebSession.is_admin))
     row = s.get(Setting, "admin_secret")
     if row is None:
         s.add(Setting(key="admin_secret", value=digest(secret)))
@@ -138,41 +144,68 @@ def participant_of_session(s: Session, cookie: str | None) -> Participant | None
 
 
 # -- consultations ------------------------------------------------------------------------------------
-def _int(value: Any, name: str, lo: int, hi: int | None = None, *, optional: bool = False) -> int | None:
+def _int(value: Any, name: str, lo: int, hi: int = MAX_ID, *, optional: bool = False) -> int | None:
     if value in (None, "") and optional:
         return None
     try:
         v = int(str(value).strip())
     except ValueError:
         raise InputError(f"must be a whole number, got {value!r}", field=name) from None
-    if v < lo or (hi is not None and v > hi):
-        raise InputError(f"must be between {lo} and {hi}" if hi else f"must be at least {lo}", field=name)
+    if not lo <= v <= hi:
+        raise InputError(f"must be between {lo} and {hi}, got {v}", field=name)
     return v
 
 
+def row_id(value: Any) -> int | None:
+    """``value`` as a database row id, or None if it cannot be one (not a whole number, or out of range)."""
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        return None
+    return v if 1 <= v <= MAX_ID else None
+
+
+def _text(value: Any, name: str, max_chars: int | None = None) -> str:
+    """``value`` as stripped text: refused if it is not text, holds a NUL character (PostgreSQL cannot store
+    one) or is longer than ``max_chars``."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"expected text, got {type(value).__name__}", field=name)
+    if "\x00" in value:
+        raise InputError("contains a NUL character", field=name)
+    value = value.strip()
+    if max_chars is not None and len(value) > max_chars:
+        raise InputError(f"at most {max_chars} characters, got {len(value)}", field=name)
+    return value
+
+
 def _when(value: Any, name: str) -> datetime | None:
+    """A date and time as naive UTC (the database's convention); one with a UTC offset is converted."""
     if value in (None, ""):
         return None
-    if isinstance(value, datetime):
-        return value
-    try:
-        return datetime.fromisoformat(str(value).strip())
-    except ValueError:
-        raise InputError(f"expected a date and time like 2026-12-31T18:00, got {value!r}", field=name) from None
+    if not isinstance(value, datetime):
+        try:
+            value = datetime.fromisoformat(_text(value, name))
+        except ValueError:
+            raise InputError(f"expected a date and time like 2026-12-31T18:00, got {value!r}", field=name) from None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
 
 
 def create_consultation(s: Session, *, question: str, description: str = "", scale: str = "rating", k: Any = 3,
                         word_budget: Any = None, max_chars: Any = 500, moderation: str = "strict",
                         writing_closes: Any = None, rating_closes: Any = None, seed: Any = 0) -> Consultation:
     """A new consultation. ``scale``: ``rating`` (0–4) or ``vote``; ``moderation``: ``strict`` or ``permissive``."""
-    question = (question or "").strip()
+    question = _text(question, "question")
     if not question:
         raise InputError("a consultation needs a question", field="question")
     if scale not in ("rating", "vote"):
         raise InputError("must be 'rating' or 'vote'", field="scale")
     if moderation not in ("strict", "permissive"):
         raise InputError("must be 'strict' or 'permissive'", field="moderation")
-    c = Consultation(question=question[:2000], description=(description or "").strip()[:10000], scale=scale,
+    c = Consultation(question=question[:2000], description=_text(description, "description")[:10000], scale=scale,
                      k=_int(k, "k", 1, 50), word_budget=_int(word_budget, "word_budget", 1, optional=True),
                      max_chars=_int(max_chars, "max_chars", 20, 5000), moderation=moderation,
                      writing_closes=_when(writing_closes, "writing_closes"),
@@ -183,10 +216,8 @@ def create_consultation(s: Session, *, question: str, description: str = "", sca
 
 
 def get_consultation(s: Session, cid: Any) -> Consultation:
-    try:
-        c = s.get(Consultation, int(cid))
-    except (TypeError, ValueError):
-        c = None
+    rid = row_id(cid)
+    c = None if rid is None else s.get(Consultation, rid)
     if c is None:
         raise InputError(f"no consultation {cid!r}", field="consultation")
     return c
@@ -219,7 +250,7 @@ def add_statements(s: Session, c: Consultation, texts: Iterable[str], *, source:
     nxt = _next_sid(s, c)
     out = []
     for text in texts:
-        text = (text or "").strip()
+        text = _text(text, "statement")
         key = " ".join(text.split()).casefold()
         if not text or key in existing:
             continue
@@ -267,7 +298,7 @@ def _next_number(s: Session, c: Consultation) -> int:
 def create_invites(s: Session, c: Consultation, count: Any = 0, xids: Sequence[str] = ()) -> list[tuple[Participant, str]]:
     """One invite per xid given, plus ``count`` without one; returns (participant, token) — the token is
     not stored, so this is the only time it can be shown."""
-    xids = [x.strip() for x in xids if x.strip()]
+    xids = [x for x in (_text(x, "xids", MAX_XID) for x in xids) if x]
     n = _int(count or 0, "count", 0, 10000)
     if len(set(xids)) != len(xids):
         raise InputError("each xid may be given once", field="xids")
@@ -299,13 +330,23 @@ def participant_by_token(s: Session, token: str) -> Participant | None:
 
 
 def join_open(s: Session, token: str, xid: str | None = None) -> Participant | None:
-    """The participant an open-link visit is (the one with this xid, or a new one); None for a wrong token."""
+    """The participant an open-link visit is (the one who came by the open link with this xid before, or a
+    new one); None for a wrong token. The xid is the embedding site's word for who the visitor is (as in
+    Polis), so it never opens an invited participant's account.
+
+    Raises
+    ------
+    InputError
+        The xid is an invited participant's, or too long.
+    """
     c = s.scalar(select(Consultation).where(Consultation.open_token_hash == digest(token)))
     if c is None:
         return None
-    xid = (xid or "").strip()[:200] or None
+    xid = _text(xid, "xid", MAX_XID) or None
     if xid is not None:
         p = s.scalar(select(Participant).where(Participant.consultation_id == c.id, Participant.xid == xid))
+        if p is not None and p.via != "open":
+            raise InputError("this id belongs to an invited participant: open your invite link", field="xid")
         if p is not None:
             return p
     _lock(s, c)
@@ -331,7 +372,7 @@ def submit_opinion(s: Session, p: Participant, text: str) -> Statement | None:
     c = s.get(Consultation, p.consultation_id)
     if not writing_open(c):
         raise InputError("writing is closed for this consultation", field="opinion")
-    text = (text or "").strip()
+    text = _text(text, "opinion")
     if not text:
         raise InputError("write something first", field="opinion")
     if len(text) > c.max_chars:
@@ -420,13 +461,14 @@ def _upsert(dialect: str):
 
 
 def flag(s: Session, p: Participant, sid: str) -> None:
-    """The participant reports a statement to the moderators (once); it is not shown to them again."""
+    """The participant reports a statement shown to them to the moderators (once); it is not shown to them
+    again. A statement they cannot see is reported as unknown, like one that does not exist."""
     c = s.get(Consultation, p.consultation_id)
-    st = _statements_by_sid(s, c, [sid]).get(str(sid))
-    if st is None:
+    shown = s.execute(_VISIBLE_IDS, {"cid": c.id, "ok": shown_statuses(c), "sids": [str(sid)]}).first()
+    if shown is None:
         raise InputError(f"no statement {sid!r}", field="statement")
-    if s.scalar(select(Flag.id).where(Flag.statement_id == st.id, Flag.participant_id == p.id)) is None:
-        s.add(Flag(statement_id=st.id, participant_id=p.id))
+    if s.scalar(select(Flag.id).where(Flag.statement_id == shown.id, Flag.participant_id == p.id)) is None:
+        s.add(Flag(statement_id=shown.id, participant_id=p.id))
 
 
 def moderate(s: Session, c: Consultation, sid: str, action: str) -> Statement:
@@ -785,11 +827,12 @@ def import_polis(s: Session, folder: str | Path, **settings: Any) -> Consultatio
 
     profile = load(folder, format="polis")
     for pid in profile.participant_ids:
-        if not pid.isdigit():
-            raise InputError(f"Polis participant ids are whole numbers, got {pid!r}", path=str(folder))
+        if not pid.isdigit() or int(pid) > MAX_ID:
+            raise InputError(f"Polis participant ids are whole numbers up to {MAX_ID}, got {pid!r}", path=str(folder))
     for sid in profile.statement_ids:
-        if not sid.isdigit():
-            raise InputError(f"Polis comment ids are whole numbers, got {sid!r}", path=str(folder))
+        if not sid.isdigit() or len(sid) > 64:
+            raise InputError(f"Polis comment ids are whole numbers of at most 64 digits, got {sid!r}",
+                             path=str(folder))
     settings.setdefault("question", profile.info.get("topic") or Path(folder).name)
     c = create_consultation(s, **{**settings, "scale": "vote"})
     people = {}
