@@ -49,14 +49,14 @@ def version() -> None:
 
 _DATA_HELP = "A data file or folder (pnyx JSONL, Polis export, Global Dialogues export, CSV, abcvoting YAML, PrefLib)."
 _QUESTION_HELP = "Global Dialogues: the question (its id, a unique prefix, or its number; `pnyx validate` lists them)."
+_FORMAT_HELP = "jsonl, polis, global-dialogues, csv, abcvoting or preflib (default: from the path)."
 
 
 @app.command()
 def validate(
     path: Path = typer.Argument(..., help=_DATA_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    fmt: Optional[str] = typer.Option(None, "--format",
-                                      help="jsonl, polis, global-dialogues, csv, abcvoting or preflib (default: from the path)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
     question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
 ) -> None:
     """Read PATH, check it, and report what it holds (for a Global Dialogues export: its questions)."""
@@ -129,6 +129,7 @@ def run(
     silent_authors: bool = typer.Option(False, "--count-silent-participants",
                                         help="Count participants with no judgment (e.g. authors who never voted)."),
     question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
     queries: Optional[str] = typer.Option(None, "--queries", help="adaptive (the query planner) or exhaustive "
                                           "(every pair); default: adaptive for the llm backend, exhaustive otherwise."),
     query_budget: Optional[int] = typer.Option(None, "--query-budget", min=0,
@@ -141,6 +142,7 @@ def run(
 ) -> None:
     """Run the generative social choice process on DATA and write the slate, assignment, audit and report."""
     try:  # every option checked before the heavy imports and the data; --out held and --cache opened before any work
+        _apart_from_data(out, data)
         names, options = _run_setup(k=k, budget=budget, backend=backend, generators=generators, rule=rule, out=out,
                                     seed=seed, cache=cache, keep_candidates=not fresh_candidates, seats=not distinct,
                                     tolerance=tie_tolerance, tiebreak=tiebreak)
@@ -154,7 +156,7 @@ def run(
     from pnyx.report import write_outputs
 
     try:
-        profile = _utilities_from_pairwise(load(data, question=question))
+        profile = _utilities_from_pairwise(load(data, format=fmt, question=question))
         k = _slate_size(k, budget, profile)
         options = replace(options, policy=PoolPolicy(
             exclude=frozenset(read_ids(exclude_statements, profile.statement_ids, what="statement",
@@ -219,13 +221,14 @@ def evaluate_slate(
                                         "`pnyx run` (default: all statements in DATA)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
 ) -> None:
     """Balanced assignment of DATA's participants to a slate: its total and the assigned ratings."""
     from pnyx.evaluate.slate import evaluate_slate as evaluate
     from pnyx.io import load
 
     try:
-        result = evaluate(load(data, question=question), _slate_ids(slate))
+        result = evaluate(load(data, format=fmt, question=question), _slate_ids(slate))
     except InputError as exc:
         fail(exc)
     if as_json:
@@ -274,6 +277,7 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
     question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
     executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
 ) -> None:
@@ -290,7 +294,7 @@ def evaluate(
         _check_seed(seed)
         _check_out_file(out)
         model = _backend(backend, cache, seed, executor, ray_address)
-        profile = load(data, question=question)
+        profile = load(data, format=fmt, question=question)
         if (why := _unmeasurable(profile, protocol)) is not None:
             raise InputError(why, path=str(data))
         with Progress(console=err, transient=True) as bar:
@@ -355,6 +359,7 @@ def predict(
     out: Optional[Path] = typer.Option(None, "--out", help="Write predictions here (JSONL; default: standard output)."),
     cache: Path = typer.Option(Path(".pnyx-cache/cache.sqlite"), "--cache", help=_CACHE_HELP),
     question: Optional[str] = typer.Option(None, "--question", help=_QUESTION_HELP),
+    fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
     executor: str = typer.Option("local", "--executor", help=_EXECUTOR_HELP),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help=_RAY_HELP),
 ) -> None:
@@ -365,7 +370,7 @@ def predict(
     try:
         _check_out_file(out)
         model = _backend(backend, cache, 0, executor, ray_address)
-        profile = load(data, question=question)
+        profile = load(data, format=fmt, question=question)
         rows = predict_pairs(profile, model, _read_pairs(pairs, profile))
     except (ValueError, ExecutorError) as exc:  # InputError, data a backend cannot use, an executor's failure
         fail(exc)
@@ -409,6 +414,7 @@ def compare(
 @app.command()
 def explain(
     data: Path = typer.Argument(..., help="The data the slate was chosen on."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
     slate: Path = typer.Option(..., "--slate", help="slate.json written by pnyx run."),
     statement: str = typer.Option(..., "--statement", help="Id of a slate statement that is in DATA."),
     by: str = typer.Option("groups", "--by",
@@ -422,7 +428,7 @@ def explain(
     from pnyx.methods.extras import explain_slate_statement
 
     try:
-        profile = load(data)
+        profile = load(data, format=fmt)
         try:
             chosen = json.loads(slate.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -514,6 +520,15 @@ def _open_cache(path: Path):
         return Cache(path)
     except (sqlite3.Error, OSError) as exc:
         raise InputError(f"cannot open the cache ({exc})", path=str(path), field="--cache") from None
+
+
+def _apart_from_data(out: Path, data: Path) -> None:
+    """Refuse an ``--out`` that is the data's own folder: the outputs would replace input files (a JSONL
+    folder's ``slate.json``) or be read back as input by the next run."""
+    folder = data if data.is_dir() else data.parent
+    if out.resolve() == folder.resolve():
+        raise InputError("is the data's folder: the outputs (slate.json, assignment.csv, …) would overwrite or "
+                         "join its input files; choose another folder", path=str(out), field="--out")
 
 
 def _hold_out(out: Path, cache: Optional[Path]):
@@ -611,14 +626,9 @@ def _slate_ids(slate: Optional[str]) -> Optional[list[str]]:
         return None
     path = Path(slate)
     if slate.lower().endswith(".json") or path.is_file():
-        from pnyx.io._common import read_text
+        from pnyx.io._common import parse_json, read_text
 
-        try:
-            doc = json.loads(read_text(path))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"not valid JSON ({exc.msg})", path=slate, line=exc.lineno, field="--slate") from None
-        except RecursionError:
-            raise InputError("JSON nested too deeply", path=slate, field="--slate") from None
+        doc = parse_json(read_text(path), path=slate, field="--slate")
         items = doc.get("statements") if isinstance(doc, dict) else None
         if not isinstance(items, list) or not all(isinstance(s, dict) and "id" in s for s in items):
             raise InputError("expected a slate.json: an object whose 'statements' list has an 'id' for each",
@@ -737,6 +747,7 @@ def delete_participant(
 @app.command()
 def plan(
     data: Path = typer.Argument(..., help="A data file or folder (the judgments collected so far)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=_FORMAT_HELP),
     k: int = typer.Option(..., "-k", "--k", min=1, help="Number of statements in the slate to be chosen."),
     per_participant: int = typer.Option(20, "--per-participant", min=1,
                                         help="Judgments per participant in all (those already in DATA count)."),
@@ -750,7 +761,7 @@ def plan(
     from pnyx.planner import plan_ratings
 
     try:
-        profile = load(data)
+        profile = load(data, format=fmt)
         if k > profile.n:
             raise InputError(f"-k must be at most the number of participants ({profile.n}), got {k}", field="-k")
         if not profile.observed.any():

@@ -207,6 +207,27 @@ CASES = [
          ["evaluate-slate", "{d}/r.csv", "--slate", "{d}/slate.json"], ("slate.json", None, "statements", "expected a slate.json")),
     Case("evaluate-slate slate.json nested deep", {"r.csv": RATINGS, "slate.json": "[" * 100_000 + "]" * 100_000},
          ["evaluate-slate", "{d}/r.csv", "--slate", "{d}/slate.json"], ("slate.json", None, "--slate", "nested too deeply")),
+    Case("evaluate-slate slate.json with a 5000-digit id", {"r.csv": RATINGS, "slate.json": '{"statements": [' + "9" * 5000 + "]}"},
+         ["evaluate-slate", "{d}/r.csv", "--slate", "{d}/slate.json"], ("slate.json", None, "--slate", "a number too long")),
+    # -- numbers that Python reads and a data file should not hold -----------------------------------
+    Case("jsonl 5000-digit rating", {"p.jsonl": OK_LINE + OK_LINE.replace('"a"', '"b"').replace(": 3}", ": " + "9" * 5000 + "}")},
+         ["validate", "{d}/p.jsonl"], ("p.jsonl", 2, None, "a number too long")),
+    Case("csv rating with an underscore", {"r.csv": RATINGS.replace("p1,s1,2", "p1,s1,0_2")}, ["validate", "{d}/r.csv"],
+         ("r.csv", 6, "rating", "expected a number, got '0_2'")),
+    Case("csv rating in full-width digits", {"r.csv": RATINGS.replace("p1,s1,2", "p1,s1,\uff12")}, ["validate", "{d}/r.csv"],
+         ("r.csv", 6, "rating", "expected a number")),
+    Case("polis timestamp nan", {"comments.csv": COMMENTS, "votes.csv": VOTES + "nan,d,0,8,-1\n"}, V,
+         ("votes.csv", 5, "timestamp", "expected a number, got 'nan'")),
+    # -- counts that would allocate more than pnyx holds ---------------------------------------------
+    Case("abcvoting huge num_cand", {"e.abc.yaml": "profile: [[0, 1], [1]]\nnum_cand: 1000000000000\n"},
+         ["run", "{d}/e.abc.yaml", "-k", "1", "--out", "{out}"], ("e.abc.yaml", 2, "num_cand", "more than pnyx holds")),
+    Case("abcvoting huge voter weight", {"e.abc.yaml": "profile: [[0, 1], [1]]\nvoter_weights: [1, 100000000000]\n"},
+         ["run", "{d}/e.abc.yaml", "-k", "1", "--out", "{out}"], ("e.abc.yaml", 2, "voter_weights", "more than pnyx holds")),
+    Case("preflib huge count", {"e.cat": "# NUMBER ALTERNATIVES: 2\n# ALTERNATIVE NAME 1: a\n# ALTERNATIVE NAME 2: b\n"
+                                       "99999999999: {1}, {2}\n"},
+         ["validate", "{d}/e.cat"], ("e.cat", 4, None, "more than pnyx holds")),
+    Case("run --out is the data's folder", {"participants.jsonl": OK_LINE, "slate.json": '{"statements": []}'},
+         ["run", "{d}", "-k", "1", "--out", "{d}"], (None, None, "--out", "is the data's folder")),
 ]
 
 # awkward but valid: the command succeeds and says what it left out
@@ -426,3 +447,19 @@ def test_rule_pav_keeps_the_solver_banner_off_stdout(tiny, tmp_path):
                           env={**os.environ, "PYTHONPATH": str(src)})
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("1. ") and "HiGHS" not in done.stdout
+
+
+def test_two_statements_a_named_format_and_no_library_warnings(tmp_path):
+    """Valid data with two statements runs with its accuracy measured (the held-out step used to hide every
+    judgment and refuse the data as having none), a CSV under another suffix reads with --format, and the
+    run prints no scipy or scikit-learn warnings."""
+    path = tmp_path / "ratings.txt"
+    path.write_text("participant_id,statement_id,rating\n"
+                    + "".join(f"p{i},s{j},{(3 * i + j) % 5}\n" for i in range(8) for j in range(2)))
+    result = CliRunner().invoke(app, ["run", str(path), "-k", "1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "--format" in result.stderr
+    result = CliRunner().invoke(app, ["run", str(path), "--format", "csv", "-k", "1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "Warning" not in result.stderr, result.stderr
+    audit = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert audit["accuracy"]["info"]["held_out"] == 16

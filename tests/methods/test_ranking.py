@@ -85,7 +85,7 @@ def test_text_output_and_bad_tables(tmp_path):
     bad = tmp_path / "bad.csv"
     bad.write_text("system,a,b\nx,1,2\ny,3,-\n")
     result = runner.invoke(app, ["compare", str(bad)])
-    assert result.exit_code == 2 and "line 3" in result.output and "not a number" in result.output
+    assert result.exit_code == 2 and "line 3" in result.output and "expected a number, got '-'" in result.output
     w = tmp_path / "w.csv"
     w.write_text("task,weight\nc,1\n")
     result = runner.invoke(app, ["compare", str(DATA / "glue.csv"), "--weights", str(w)])

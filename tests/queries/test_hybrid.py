@@ -128,3 +128,18 @@ def test_offline_combines_the_installed_no_network_backends():
         assert isinstance(backend.judged, Hybrid) and backend.model == "cf+text"
     else:
         assert isinstance(backend.judged, CollaborativeFiltering)
+
+
+def test_one_judged_statement_predicts_new_ones_by_the_participant_mean():
+    """Statement held out on two statements leaves one judged statement: no statement fold can be hidden to
+    fit the new-statement weights on, so the hybrid predicts the participant mean and says so (it used to
+    hide everything and fail with "this data has none")."""
+    U = np.array([[1.0, 4], [0, 3], [2, 2], [4, 1], [3, 0], [1, 3]])
+    profile = as_profile(U, np.ones_like(U, dtype=bool))
+    hybrid = Hybrid(["cf", "text"])
+    visible = profile.hide(np.eye(2, dtype=bool)[[1] * len(U)])
+    pred = hybrid.predict(visible, None, [1])
+    assert np.allclose(pred.utilities[:, 0], U[:, 0])
+    assert pred.info["new statements"]["weights"].startswith("participant mean only")
+    report = statement_held_out(profile, hybrid)
+    assert report.info["held_out"] == U.size

@@ -86,7 +86,7 @@ def detect_format(path: str | Path) -> str:
     fmt = _BY_SUFFIX.get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"unknown format {path.suffix or '(no suffix)'!r}: pnyx reads {_formats()}; "
-                         "name one with format=…", path=str(path))
+                         "name one with --format (or load(..., format=…))", path=str(path))
     return fmt
 
 

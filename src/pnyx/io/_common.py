@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -125,6 +126,25 @@ def csv_rows(path: Path, required: Sequence[str]) -> tuple[list[str], Iterator[t
     return columns, rows()
 
 
+MAX_PARTICIPANTS = 10_000_000
+MAX_STATEMENTS = 100_000
+MAX_CELLS = 1_000_000_000
+"""The largest profile a reader builds: pnyx holds dense participants × statements matrices (about 11 bytes a
+cell), and a count in a file (a voter weight, a PrefLib count, ``num_cand``) would otherwise allocate them
+before anything else could object."""
+
+
+def check_size(participants: int, statements: int, *, path: Path | str, line: int | None = None,
+               field: str | None = None) -> None:
+    """Refuse a profile beyond :data:`MAX_PARTICIPANTS`, :data:`MAX_STATEMENTS` or :data:`MAX_CELLS`."""
+    for count, limit, what in ((participants, MAX_PARTICIPANTS, "participants"),
+                               (statements, MAX_STATEMENTS, "statements"),
+                               (participants * statements, MAX_CELLS, "participant × statement cells")):
+        if count > limit:
+            raise InputError(f"{count:,} {what}: more than pnyx holds ({limit:,})", path=str(path), line=line,
+                             field=field)
+
+
 def require(value: str | None, *, path: Path, line: int, field: str) -> str:
     """A non-empty identifier or text field."""
     if value is None or not value.strip():
@@ -133,17 +153,45 @@ def require(value: str | None, *, path: Path, line: int, field: str) -> str:
 
 
 _VOTE_TEXT = {"1": 1.0, "0": 0.0, "-1": -1.0}
+_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+
+
+def parse_json(text: str, *, path: Path | str, line: int | None = None, field: str | None = None) -> Any:
+    """``json.loads(text)``, or an :class:`InputError` at ``path`` (and ``line``, for one line of a file)
+    that says what is wrong: not JSON, nested too deeply, a number too long to convert."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InputError("JSON nested too deeply", path=str(path), line=line, field=field) from None
+    except json.JSONDecodeError as exc:
+        hint = "; truncated line?" if line and (exc.msg.startswith("Unterminated") or exc.pos >= len(text.rstrip())) else ""
+        raise InputError(f"not valid JSON ({exc.msg}, column {exc.colno}{hint})", path=str(path),
+                         line=exc.lineno if line is None else line, field=field) from None
+    except ValueError:  # an integer of more digits than Python converts
+        raise InputError("not valid JSON (a number too long)", path=str(path), line=line, field=field) from None
+
+
+def parse_number(raw: object, *, path: Path | str, line: int, field: str) -> float:
+    """A finite number: a JSON number, or text in plain decimal notation (``3``, ``-0.5``, ``2e3``; not
+    Python's other spellings such as ``0_3``, full-width digits, ``nan`` or ``inf``)."""
+    plain = (isinstance(raw, str) and _DECIMAL.fullmatch(raw.strip())) or (
+        isinstance(raw, (int, float)) and not isinstance(raw, bool))
+    try:
+        value = float(raw) if plain else float("nan")  # type: ignore[arg-type]
+    except OverflowError:  # an integer beyond any float
+        value = float("inf")
+    if not np.isfinite(value):
+        shown = repr(raw) if len(repr(raw)) <= 40 else repr(raw)[:37] + "…"
+        raise InputError(f"expected a number, got {shown}", path=str(path), line=line, field=field)
+    return value
 
 
 def parse_judgment(raw: object, scale: Scale, *, path: Path, line: int, field: str) -> float:
     """A rating (a number in [0, 4]) or a vote (−1, 0 or 1), from text or a JSON number."""
     if scale == "vote" and isinstance(raw, str) and raw in _VOTE_TEXT:
         return _VOTE_TEXT[raw]
-    try:
-        value = float(raw.strip() if isinstance(raw, str) else raw)  # type: ignore[arg-type]
-        ok = not isinstance(raw, bool) and (0.0 <= value <= 4.0 if scale == "rating" else value in VOTE_LABELS)
-    except (TypeError, ValueError):
-        raise InputError(f"expected a number, got {raw!r}", path=str(path), line=line, field=field) from None
+    value = parse_number(raw, path=path, line=line, field=field)
+    ok = 0.0 <= value <= 4.0 if scale == "rating" else value in VOTE_LABELS
     if not ok:
         expected = "ratings are numbers from 0 to 4" if scale == "rating" else "votes are -1 (disagree), 0 (pass) or 1 (agree)"
         raise InputError(f"{scale} {raw!r} out of range: {expected}", path=str(path), line=line, field=field)

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from pnyx.data import InputError, Participant, Profile, Statement
-from pnyx.io._common import approval_profile, read_text
+from pnyx.io._common import approval_profile, check_size, read_text
 
 VALID_KEYS = ("profile", "num_cand", "committeesize", "compute", "voter_weights", "description")
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it: ~10× faster
@@ -71,8 +71,10 @@ def read_abc_yaml(path: str | Path) -> Profile:
             raise fail(f"a candidate is approved twice in {ballot!r}", "profile", node)
     largest = max((c for ballot in ballots for c in ballot), default=-1)
     num_cand = data.get("num_cand", largest + 1)
+    key = "num_cand" if "num_cand" in nodes else "profile"
     if not _int(num_cand) or num_cand < 1:
-        raise fail(f"expected a positive integer, got {num_cand!r}", "num_cand" if "num_cand" in nodes else "profile")
+        raise fail(f"expected a positive integer, got {num_cand!r}", key)
+    check_size(0, num_cand, path=where, line=nodes[key].start_mark.line + 1, field=key)
     for ballot, node in zip(ballots, voter_nodes):
         if any(c >= num_cand for c in ballot):
             raise fail(f"candidate out of range: num_cand is {num_cand}, candidates are 0 … {num_cand - 1}", "profile", node)
@@ -85,6 +87,8 @@ def read_abc_yaml(path: str | Path) -> Profile:
             if isinstance(w, bool) or not isinstance(w, (int, float)) or w <= 0 or w != int(w):
                 raise fail(f"voter weights must be positive integers (each counts as that many participants), got {w!r}",
                            "voter_weights", node)
+    key = "voter_weights" if "voter_weights" in nodes else "profile"
+    check_size(int(sum(weights)), num_cand, path=where, line=nodes[key].start_mark.line + 1, field=key)
     if "committeesize" in nodes and (not _int(data["committeesize"]) or data["committeesize"] < 1):
         raise fail(f"expected a positive integer, got {data['committeesize']!r}", "committeesize")
 

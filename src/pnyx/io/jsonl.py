@@ -25,14 +25,13 @@ rated, in ``slate.json`` order when it lists them, else in order of first appear
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from pnyx.data import InputError, Judgment, Participant, Profile, Statement
-from pnyx.io._common import check_label, natural_key, read_text
+from pnyx.io._common import check_label, natural_key, parse_json, read_text
 
 PARTICIPANTS_FILE = "participants.jsonl"
 STATEMENTS_FILE = "slate.json"
@@ -90,12 +89,7 @@ def _validated(model: type[BaseModel], data: Any, *, path: Path, line: int | Non
 
 def _statement_texts(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     """Statement id → text from ``slate.json``, and its other top-level facts."""
-    try:
-        data = json.loads(read_text(path))
-    except RecursionError:
-        raise InputError("JSON nested too deeply", path=str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg}, column {exc.colno})", path=str(path), line=exc.lineno) from None
+    data = parse_json(read_text(path), path=path)
     if not isinstance(data, dict):
         raise InputError("expected a JSON object", path=str(path), line=1)
     texts: dict[str, str] = {}
@@ -138,13 +132,7 @@ def read_jsonl(path: str | Path) -> Profile:
     for line, raw in enumerate(read_text(path).splitlines(), start=1):
         if not raw.strip():
             continue
-        try:
-            data = json.loads(raw)
-        except RecursionError:
-            raise InputError("JSON nested too deeply", path=where, line=line) from None
-        except json.JSONDecodeError as exc:
-            hint = "; truncated line?" if exc.msg.startswith("Unterminated") or exc.pos >= len(raw.rstrip()) else ""
-            raise InputError(f"not valid JSON ({exc.msg}, column {exc.colno}{hint})", path=where, line=line) from None
+        data = parse_json(raw, path=where, line=line)
         if not isinstance(data, dict):
             raise InputError(f"expected a JSON object, got {type(data).__name__}", path=where, line=line)
         record: ParticipantRecord = _validated(ParticipantRecord, data, path=path, line=line)

@@ -3,13 +3,12 @@ column per task, higher is better (the layout Vote'n'Rank uses); weights as ``ta
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 
 from pnyx.data import InputError
-from pnyx.io._common import csv_rows
+from pnyx.io._common import csv_rows, parse_number
 
 
 def read_leaderboard(path: Path) -> tuple[list[str], list[str], np.ndarray]:
@@ -25,15 +24,7 @@ def read_leaderboard(path: Path) -> tuple[list[str], list[str], np.ndarray]:
             raise InputError("empty system name", path=str(path), line=line, field=name_col)
         if name in systems:
             raise InputError(f"system {name!r} appears twice", path=str(path), line=line, field=name_col)
-        vals = []
-        for t in tasks:
-            try:
-                v = float(row[t])
-            except ValueError:
-                v = math.nan
-            if not math.isfinite(v):
-                raise InputError(f"score {row[t]!r} of {name!r} is not a number", path=str(path), line=line, field=t)
-            vals.append(v)
+        vals = [parse_number(row[t], path=path, line=line, field=t) for t in tasks]
         systems.append(name)
         scores.append(vals)
     if len(systems) < 2:
@@ -50,11 +41,8 @@ def read_weights(path: Path, tasks: list[str]) -> np.ndarray:
         if t not in w:
             raise InputError(f"unknown task {t!r}; the table's tasks: {', '.join(tasks)}", path=str(path), line=line,
                              field="task")
-        try:
-            w[t] = float(row["weight"])
-        except ValueError:
-            w[t] = math.nan
-        if not (math.isfinite(w[t]) and w[t] >= 0):
+        w[t] = parse_number(row["weight"], path=path, line=line, field="weight")
+        if w[t] < 0:
             raise InputError(f"weight {row['weight']!r} is not a non-negative number", path=str(path), line=line,
                              field="weight")
     return np.array([w[t] for t in tasks])

@@ -27,18 +27,11 @@ from typing import Any
 import numpy as np
 
 from pnyx.data import InputError, Participant, Profile, Statement
-from pnyx.io._common import csv_rows, natural_key, parse_judgment, present, read_text, require
+from pnyx.io._common import csv_rows, natural_key, parse_judgment, parse_number, present, read_text, require
 
 COMMENTS, VOTES, MATRIX, SUMMARY = "comments.csv", "votes.csv", "participants-votes.csv", "summary.csv"
 MATRIX_COLUMNS = {"participant", "xid", "group-id", "n-comments", "n-votes", "n-agree", "n-disagree"}
 _TRUE = {"true", "t", "1", "yes"}
-
-
-def _number(value: str, *, path: Path, line: int, field: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise InputError(f"expected a number, got {value!r}", path=str(path), line=line, field=field) from None
 
 
 def _summary(path: Path) -> dict[str, str]:
@@ -183,7 +176,7 @@ def _latest_votes(path: Path, known_comment) -> tuple[list[str], list[str], tupl
     for line, row in csv_rows(path, ["timestamp", "comment-id", "voter-id", "vote"])[1]:
         cid = known_comment(row["comment-id"].strip(), path=path, line=line, field="comment-id")
         pid = require(row["voter-id"], path=path, line=line, field="voter-id")
-        stamps.append(_number(row["timestamp"], path=path, line=line, field="timestamp"))
+        stamps.append(parse_number(row["timestamp"], path=path, line=line, field="timestamp"))
         votes.append(parse_judgment(row["vote"], "vote", path=path, line=line, field="vote"))
         who.append(voters.setdefault(pid, len(voters)))
         which.append(voted.setdefault(cid, len(voted)))

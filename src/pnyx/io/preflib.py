@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from pnyx.data import InputError, Participant, Profile, Statement
-from pnyx.io._common import approval_profile, read_text
+from pnyx.io._common import approval_profile, check_size, read_text
 
 SUFFIXES = (".cat", ".soc", ".soi", ".toc", ".toi")
 _ITEM = r"\s*(?:\{\s*(?:\d+(?:\s*,\s*\d+)*)?\s*\}|\d+)\s*"
@@ -44,6 +44,7 @@ def read_preflib(path: str | Path) -> Profile:
     if "NUMBER ALTERNATIVES" not in header:
         raise InputError("missing header line '# NUMBER ALTERNATIVES: m'", path=where, line=1)
     m = _header_int(header, header_line, "NUMBER ALTERNATIVES", path=path)
+    check_size(0, m, path=where, line=header_line["NUMBER ALTERNATIVES"], field="NUMBER ALTERNATIVES")
     names = {int(k.rsplit(" ", 1)[1]): v for k, v in header.items() if re.fullmatch(r"ALTERNATIVE NAME \d+", k)}
     alternatives = list(names) or list(range(1, m + 1))  # some writers number from 0
     if len(alternatives) != m:
@@ -52,6 +53,7 @@ def read_preflib(path: str | Path) -> Profile:
     column = {a: j for j, a in enumerate(alternatives)}
 
     ballots: list[tuple[int, list[int]]] = []  # (count, columns of the approved alternatives)
+    n = 0  # participants so far
     for line, raw in enumerate(lines, start=1):
         text = raw.strip()
         if not text or text.startswith("#"):
@@ -70,10 +72,11 @@ def read_preflib(path: str | Path) -> Profile:
         if len(set(seen)) != len(seen):
             raise InputError("an alternative appears twice in one preference", path=where, line=line)
         ballots.append((int(count), [column[a] for a in groups[0]] if groups else []))
+        n += int(count)
+        check_size(n, m, path=where, line=line)
     if not ballots:
         raise InputError("no preferences", path=where)
 
-    n = sum(count for count, _ in ballots)
     for key, actual in (("NUMBER VOTERS", n), ("NUMBER UNIQUE PREFERENCES", len(ballots)), ("NUMBER UNIQUE ORDERS", len(ballots))):
         if key in header and _header_int(header, header_line, key, path=path) != actual:
             raise InputError(f"the header says {key} {header[key]} but the file lists {actual} (truncated file?)",

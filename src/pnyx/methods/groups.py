@@ -99,7 +99,8 @@ def em_groups(U: np.ndarray, n_groups: int | None = None, *, max_groups: int = 6
     if n_groups is not None and not 1 <= n_groups <= n:
         raise InputError(f"n_groups must be between 1 and the number of participants ({n}), got {n_groups}",
                          field="n_groups")
-    choices = [g for g in choices if g <= n] or [1]
+    distinct = len(np.unique(X, axis=0))  # more components than distinct rows: nothing to tell them apart
+    choices = [g for g in choices if g <= min(n, distinct)] or [min(choices[0], distinct)]
     best, best_bic, bics = None, np.inf, {}
     with threadpool_limits(1):
         for g in choices:

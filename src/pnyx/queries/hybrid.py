@@ -23,7 +23,9 @@ So the choice is validated one level down, on the out-of-fold predictions alone 
 being predicted): leave one fold out, fit each candidate on the others, score squared error on it. A
 candidate replaces the average only if it is *reliably* better: a one-sided paired t-test over the
 folds, Bonferroni-corrected for the number of candidates, at level :data:`ALPHA`; among those, the
-lowest validated error wins. The chosen weights are then refit on all folds.
+lowest validated error wins. The chosen weights are then refit on all folds. With fewer than two judged
+statements (for new statements) or judgments (for the others) no fold can be hidden with anything left
+to learn from, and the prediction is the participant's mean, recorded as such in ``info``.
 
 ``offline`` is the hybrid over the backends that need no network (``cf``, and ``text`` when it is
 installed).
@@ -31,6 +33,7 @@ installed).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -77,8 +80,10 @@ def choose_weights(X: np.ndarray, y: np.ndarray, fold: np.ndarray, members: Sequ
 
     loss = {name: validated(fit) for name, fit in candidates.items()}
     rivals = [name for name in candidates if name != "average"]
-    p = {name: float(np.nan_to_num(ttest_rel(loss[name], loss["average"], alternative="less").pvalue, nan=1.0))
-         if len(folds) > 1 else 1.0 for name in rivals}
+    with warnings.catch_warnings():  # nearly equal losses: scipy warns of precision loss, and the p-value is ~1
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = {name: float(np.nan_to_num(ttest_rel(loss[name], loss["average"], alternative="less").pvalue, nan=1.0))
+             if len(folds) > 1 else 1.0 for name in rivals}
     reliable = [name for name in rivals if p[name] < ALPHA / len(rivals)]
     choice = min(reliable, key=lambda name: loss[name].mean()) if reliable else "average"
     w = candidates[choice](X, y)
@@ -151,12 +156,23 @@ class Hybrid(DiscriminativeBackend):
             sel = cold_cols if cold else ~cold_cols
             if not sel.any():
                 continue
+            key = "new statements" if cold else "known statements"
+            units = np.count_nonzero(profile.observed.any(axis=0)) if cold else np.count_nonzero(profile.observed)
+            if units < 2:  # no fold can be hidden with something left to learn from: the participant mean
+                means = participant_means(profile)
+                utilities[:, sel] = means[rows, None]
+                rmse = float(np.sqrt(np.mean((profile.utilities - means[:, None])[profile.observed] ** 2)))
+                sd[:, sel] = rmse
+                info[key] = {"weights": "participant mean only: fewer than two judged "
+                                        + ("statements" if cold else "judgments") + " to fit weights on",
+                             "in_sample_rmse": rmse, "n_fit": 0}
+                continue
             X, y, fold = self._out_of_fold(profile, cold)
             w, fit = choose_weights(X, y, fold, [m.name for m in self.members])
             rmse = float(np.sqrt(np.mean((np.clip(X @ w, 0, MAX_UTILITY) - y) ** 2)))
             utilities[:, sel] = self._features(profile, rows, cols[sel]) @ w
             sd[:, sel] = rmse
-            info["new statements" if cold else "known statements"] = {**fit, "oof_rmse": rmse, "n_fit": len(y)}
+            info[key] = {**fit, "oof_rmse": rmse, "n_fit": len(y)}
         return Prediction(np.clip(utilities, 0.0, MAX_UTILITY), rows, cols, self.name, self.model, uncertainty=sd, info=info)
 
 
