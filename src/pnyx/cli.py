@@ -425,14 +425,12 @@ def explain(
 ) -> None:
     """Shapley attribution of a slate statement's support to participants or groups."""
     from pnyx.io import load
+    from pnyx.io._common import parse_json, read_text
     from pnyx.methods.extras import explain_slate_statement
 
     try:
         profile = load(data, format=fmt)
-        try:
-            chosen = json.loads(slate.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise InputError(f"cannot read the slate ({exc})", path=str(slate)) from None
+        chosen = parse_json(read_text(slate), path=slate, field="--slate")
         out = explain_slate_statement(profile, chosen, statement, by=by, permutations=permutations, seed=seed)
     except InputError as exc:
         fail(exc)

@@ -159,10 +159,9 @@ def _int(value: Any, name: str, lo: int, hi: int = MAX_ID, *, optional: bool = F
 def row_id(value: Any) -> int | None:
     """``value`` as a database row id, or None if it cannot be one (not a whole number, or out of range)."""
     try:
-        v = int(value)
-    except (TypeError, ValueError):
+        return _int(value, "id", 1)
+    except InputError:
         return None
-    return v if 1 <= v <= MAX_ID else None
 
 
 def _text(value: Any, name: str, max_chars: int | None = None) -> str:
